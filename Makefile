@@ -1,0 +1,25 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install -c requirements-torch.txt
+
+.PHONY: demo test lint install
+
+$(BIN)/.installed: pyproject.toml requirements-torch.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) -r requirements-torch.txt
+	$(PIP) -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/torchspike train --dataset digits --method bptt
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+test: install lint
+	$(BIN)/pytest -q

@@ -1,0 +1,43 @@
+"""torchspike: spiking neural networks in PyTorch.
+
+Surrogate-gradient BPTT with fused sequence kernels, exact gradients (EventProp) and STDP.
+"""
+
+from . import decode, encode, loss, surrogate
+from ._version import __version__
+from .net import SpikingNet
+from .neurons import (
+    ALIF,
+    IF,
+    LI,
+    LIF,
+    ALIFState,
+    CubaLIF,
+    CubaLIFState,
+    LIFState,
+    Neuron,
+    RecurrentLIF,
+    RecurrentLIFState,
+)
+from .sequence import run_steps
+
+__all__ = [
+    "ALIF",
+    "ALIFState",
+    "CubaLIF",
+    "CubaLIFState",
+    "IF",
+    "LI",
+    "LIF",
+    "LIFState",
+    "Neuron",
+    "RecurrentLIF",
+    "RecurrentLIFState",
+    "SpikingNet",
+    "__version__",
+    "decode",
+    "encode",
+    "loss",
+    "run_steps",
+    "surrogate",
+]

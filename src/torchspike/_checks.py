@@ -1,0 +1,88 @@
+"""Input validation shared by neurons, encoders and the CLI: clear errors, no silent clamping."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def _is_compiling() -> bool:
+    return torch.compiler.is_compiling()
+
+
+def sequence(xs: Tensor, name: str = "xs", *, min_rank: int = 2) -> Tensor:
+    """Check a time-first sequence ``[T, B, ...]``: a floating tensor of rank >= ``min_rank``."""
+    if not isinstance(xs, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of shape [T, B, ...], got {type(xs)!r}")
+    if xs.dim() < min_rank:
+        raise ValueError(
+            f"{name} must be time-first [T, B, ...] with rank >= {min_rank}, "
+            f"got shape {tuple(xs.shape)}"
+        )
+    if xs.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one time step, got shape {tuple(xs.shape)}")
+    if not xs.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {xs.dtype}")
+    finite(xs, name)
+    return xs
+
+
+def finite(x: Tensor, name: str) -> Tensor:
+    if not _is_compiling() and not bool(torch.isfinite(x).all()):
+        bad = x[~torch.isfinite(x)].flatten()[0].item()
+        raise ValueError(f"{name} must be finite, got a non-finite value ({bad})")
+    return x
+
+
+def trailing_shape(x: Tensor, expected: tuple[int, ...], name: str, what: str) -> None:
+    """Check ``x.shape[-len(expected):] == expected``."""
+    got = tuple(x.shape[x.dim() - len(expected) :]) if x.dim() >= len(expected) else tuple(x.shape)
+    if got != tuple(expected):
+        raise ValueError(
+            f"{name} must end with {what} {tuple(expected)}, got shape {tuple(x.shape)}"
+        )
+
+
+def positive(value: float | Tensor, name: str) -> float | Tensor:
+    """``value > 0`` and finite (a number or a tensor of them)."""
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if not bool(torch.isfinite(t).all()) or not bool((t > 0).all()):
+        raise ValueError(f"{name} must be finite and > 0, got {_show(value)}")
+    return value
+
+
+def unit_interval(value: float | Tensor, name: str) -> float | Tensor:
+    """``0 <= value <= 1``."""
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if not bool(torch.isfinite(t).all()) or not bool(((t >= 0) & (t <= 1)).all()):
+        raise ValueError(f"{name} must be in [0, 1], got {_show(value)}")
+    return value
+
+
+def positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be an integer > 0, got {value!r}")
+    return value
+
+
+def choice(value: str, options: tuple[str, ...], name: str) -> str:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+    return value
+
+
+def decay(tau: float, dt: float, tau_name: str = "tau", dt_name: str = "dt") -> float:
+    """``exp(-dt / tau)`` after checking both are > 0."""
+    positive(tau, tau_name)
+    positive(dt, dt_name)
+    return math.exp(-float(dt) / float(tau))
+
+
+def _show(value: float | Tensor) -> str:
+    if isinstance(value, Tensor):
+        if value.numel() <= 8:
+            return repr(value.tolist())
+        return f"tensor of shape {tuple(value.shape)}"
+    return repr(value)

@@ -1,0 +1,90 @@
+"""Surrogate-gradient BPTT: the model, input encoding and loss of ``--method bptt``."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from . import _checks as check
+from . import encode, loss, models, surrogate
+from .config import Config
+
+ENCODINGS = ("direct", "rate", "latency", "binary-time")
+LOSSES = ("ce-membrane", "ce-count", "mse-count")
+
+
+def encode_input(x: Tensor, cfg: Config) -> Tensor:
+    """``[B, ...]`` in [0, 1] to ``[T, B, ...]`` with the configured code."""
+    if cfg.encoding == "direct":
+        return encode.direct(x, cfg.steps)
+    if cfg.encoding == "rate":
+        return encode.rate(x, cfg.steps)
+    if cfg.encoding == "latency":
+        return encode.latency(x, cfg.steps)
+    if cfg.encoding == "binary-time":  # ink early, background late, in step units
+        t_min, t_max = round(0.1 * cfg.steps), round(0.6 * cfg.steps)
+        return encode.times_to_spikes(encode.binary_times(x, t_min, t_max), cfg.steps)
+    raise ValueError(f"encoding must be one of {ENCODINGS}, got {cfg.encoding!r}")
+
+
+class BPTT:
+    """Build, run and score a surrogate-gradient network."""
+
+    def check(self, cfg: Config) -> None:
+        check.choice(cfg.encoding, ENCODINGS, "encoding")
+        check.choice(cfg.loss, LOSSES, "loss")
+        check.choice(cfg.arch, ("fc", "conv"), "arch")
+        check.positive_int(cfg.steps, "steps")
+        check.unit_interval(cfg.beta, "beta")
+        surrogate.get(cfg.surrogate)
+        if cfg.readout == "li" and cfg.loss != "ce-membrane":
+            raise ValueError(
+                f"readout 'li' has no spikes; loss must be 'ce-membrane', got {cfg.loss!r}"
+            )
+
+    def build(self, cfg: Config, in_shape: tuple[int, ...], classes: int) -> nn.Module:
+        self.check(cfg)
+        spike_fn = surrogate.get(cfg.surrogate)
+        membrane = cfg.loss == "ce-membrane"
+        if cfg.arch == "conv":
+            return models.convolutional(
+                in_shape,
+                cfg.channels,
+                cfg.hidden,
+                classes,
+                beta=cfg.beta,
+                spike_fn=spike_fn,
+                readout=cfg.readout,
+                readout_membrane=membrane,
+                dropout=cfg.dropout,
+            )
+        return models.fully_connected(
+            in_shape,
+            cfg.hidden,
+            classes,
+            hidden_neuron=cfg.neuron,
+            readout=cfg.readout,
+            beta=cfg.beta,
+            spike_fn=spike_fn,
+            readout_membrane=membrane,
+        )
+
+    def loss_and_scores(
+        self, model: nn.Module, x: Tensor, y: Tensor, cfg: Config
+    ) -> tuple[Tensor, Tensor]:
+        out, _ = model(encode_input(x, cfg))
+        if cfg.loss == "ce-membrane":
+            return loss.ce_membrane_sum(out, y), out.sum(0)
+        if cfg.loss == "ce-count":
+            return loss.ce_count(out, y), out.sum(0)
+        return loss.mse_count(out, y), out.sum(0)
+
+    def scores(self, model: nn.Module, x: Tensor, cfg: Config) -> Tensor:
+        out, _ = model(encode_input(x, cfg))
+        return out.sum(0)
+
+    def trace(self, model: nn.Module, x: Tensor, cfg: Config) -> dict[str, dict[str, Tensor]]:
+        return model.trace(encode_input(x, cfg))[1]
+
+    def threshold(self, model: nn.Module) -> float | None:
+        last = list(model.layers)[-1]
+        return float(last.v_th.max()) if hasattr(last, "v_th") else None

@@ -1,0 +1,119 @@
+"""``torchspike train | eval | plot``: the command-line application."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from . import data, surrogate
+from ._version import __version__
+from .config import Config
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a network and write a run directory")
+    d = Config()
+    p.add_argument("--method", default=d.method, choices=["bptt"])
+    p.add_argument("--dataset", default=d.dataset, choices=list(data.DATASETS))
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist/, ...)")
+    p.add_argument("--arch", default=d.arch, choices=["fc", "conv"])
+    p.add_argument("--hidden", type=int, nargs="*", default=d.hidden, help="hidden layer sizes")
+    p.add_argument("--channels", type=int, nargs="*", default=d.channels, help="conv channels")
+    p.add_argument("--neuron", default=d.neuron, choices=["lif", "if"], help="hidden neurons")
+    p.add_argument("--readout", default=d.readout, choices=["lif", "li"])
+    p.add_argument("--loss", default=d.loss, choices=["ce-membrane", "ce-count", "mse-count"])
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--beta", type=float, default=d.beta)
+    p.add_argument(
+        "--encoding", default=d.encoding, choices=["direct", "rate", "latency", "binary-time"]
+    )
+    p.add_argument("--surrogate", default=d.surrogate, choices=list(surrogate.NAMES))
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--schedule", default=d.schedule, choices=["none", "cosine"])
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="cpu or cuda")
+    p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<method>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    values = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
+    }
+    values["out"] = args.out or f"runs/{args.dataset}-{args.method}"
+    cfg = Config(**values)
+    if args.resume and Path(cfg.out, "config.json").exists():
+        from . import checkpoint
+
+        saved = Config.from_dict(checkpoint.load_json(Path(cfg.out, "config.json")))
+        saved.epochs, saved.device = cfg.epochs, cfg.device  # the only settings a resume may change
+        return saved
+    return cfg
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import Interrupted, fit
+
+    cfg = _config(args)
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {cfg.device!r} asked for, but CUDA is not available")
+    try:
+        fit(cfg, resume=args.resume)
+    except Interrupted:
+        return 130
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+
+    evaluate_run(args.run, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_run
+
+    for path in plot_run(args.run, out=args.out, samples=args.samples):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torchspike", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"torchspike {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    p = sub.add_parser("eval", help="test accuracy and confusion matrix of a run")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--dataset", default=None, help="another dataset with the same input shape")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("plot", help="write PNG figures of a run")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", default=None, help="folder for the PNGs (default: the run directory)")
+    p.add_argument("--samples", type=int, default=4, help="test samples in rasters and traces")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"torchspike {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

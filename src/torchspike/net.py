@@ -1,0 +1,75 @@
+"""``SpikingNet``: ordinary torch layers and torchspike neurons, run over time.
+
+Stateless layers (Linear, Conv, pooling, dropout, normalisation, Flatten) run once on all time
+steps by folding time into the batch; a static input (``encode.direct``) goes through the layers
+in front of the first neuron once. Neurons run their fused sequence kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import _checks as check
+from .neurons import Neuron
+from .sequence import fold_time, run_steps
+
+
+class SpikingNet(nn.Module):
+    """Run ``layers`` over ``xs`` ``[T, B, ...]``; ``forward(xs, state=None) -> (ys, state)``.
+
+    ``state`` is a tuple with one entry per neuron layer; ``None`` starts every neuron fresh.
+    """
+
+    def __init__(self, *layers: nn.Module | Iterable[nn.Module]):
+        super().__init__()
+        if len(layers) == 1 and not isinstance(layers[0], nn.Module):
+            layers = tuple(layers[0])
+        if len(layers) == 1 and isinstance(layers[0], nn.Sequential):
+            layers = tuple(layers[0])
+        if not layers:
+            raise ValueError("layers must hold at least one module, got none")
+        self.layers = nn.Sequential(*layers)
+
+    def neuron_names(self) -> list[str]:
+        return [name for name, layer in self.layers.named_children() if isinstance(layer, Neuron)]
+
+    def forward(self, xs: Tensor, state: tuple[Any, ...] | None = None) -> tuple[Tensor, tuple]:
+        check.sequence(xs)
+        states = iter(state) if state is not None else None
+        new_state = []
+        for layer in self.layers:
+            if isinstance(layer, Neuron):
+                xs, s = layer(xs, next(states) if states is not None else None)
+                new_state.append(s)
+            else:
+                xs = fold_time(layer, xs)
+        return xs, tuple(new_state)
+
+    @torch.no_grad()
+    def trace(self, xs: Tensor) -> tuple[Tensor, dict[str, dict[str, Tensor]]]:
+        """Run without gradients, recording every neuron layer's outputs and state over time.
+
+        Returns ``(ys, records)`` with ``records[name] = {"out": [T, B, ...], field: [T, B, ...]}``
+        for each state field (``v``, ``i``, ...), ``name`` being the layer's index in ``layers``.
+        """
+        check.sequence(xs)
+        records: dict[str, dict[str, Tensor]] = {}
+        for name, layer in self.layers.named_children():
+            if not isinstance(layer, Neuron):
+                xs = fold_time(layer, xs)
+                continue
+            states = []
+
+            def step(x, s, layer=layer, states=states):
+                y, s = layer.step(x, s)
+                states.append(s)
+                return y, s
+
+            xs, _ = run_steps(step, xs, layer.initial_state(xs[0]))
+            fields = {f: torch.stack([getattr(s, f) for s in states]) for f in states[0]._fields}
+            records[name] = {"out": xs, **fields}
+        return xs, records

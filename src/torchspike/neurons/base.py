@@ -1,0 +1,69 @@
+"""The neuron contract: ``forward(xs, state=None) -> (outputs, state)`` over ``[T, B, ...]``."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .. import _checks as check
+from ..sequence import run_steps
+
+
+def as_param(value: float | Tensor, learn: bool) -> Tensor:
+    """A float tensor for a neuron parameter: an ``nn.Parameter`` if ``learn``, else a buffer."""
+    t = torch.as_tensor(value, dtype=torch.get_default_dtype()).clone().detach()
+    return nn.Parameter(t) if learn else t
+
+
+class Neuron(nn.Module):
+    """Base class: subclasses define ``initial_state`` and ``step`` (the maths, autograd-friendly).
+
+    ``forward`` checks the input, builds zero state lazily from ``xs[0]`` (shape, dtype, device)
+    and runs ``step`` over time. Subclasses with a fused kernel override ``_run``.
+    """
+
+    def register(self, name: str, value: float | Tensor, learn: bool) -> None:
+        param = as_param(value, learn)
+        if learn:
+            self.register_parameter(name, param)
+        else:
+            self.register_buffer(name, param)
+
+    def feature_shape(self) -> tuple[int, ...] | None:
+        """The trailing input shape the parameters fix, or ``None`` if any shape works."""
+        shapes = [tuple(t.shape) for t in self._per_neuron_tensors() if t.dim() > 0]
+        return max(shapes, key=len) if shapes else None
+
+    def _per_neuron_tensors(self) -> list[Tensor]:
+        return [*self.parameters(recurse=False), *self.buffers(recurse=False)]
+
+    def initial_state(self, x: Tensor) -> NamedTuple:
+        raise NotImplementedError
+
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        raise NotImplementedError
+
+    def forward(self, xs: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        check.sequence(xs)
+        shape = self.feature_shape()
+        if shape is not None:
+            check.trailing_shape(xs, shape, "xs", f"the {type(self).__name__} size")
+        if state is None:
+            state = self.initial_state(xs[0])
+        else:
+            _check_state(state, xs)
+        return self._run(xs, state)
+
+    def _run(self, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
+        return run_steps(self.step, xs, state)
+
+
+def _check_state(state: Any, xs: Tensor) -> None:
+    for name, value in zip(state._fields, state, strict=True):
+        if tuple(value.shape) != tuple(xs.shape[1:]):
+            raise ValueError(
+                f"state.{name} must have shape {tuple(xs.shape[1:])} (one step of xs), "
+                f"got {tuple(value.shape)}"
+            )

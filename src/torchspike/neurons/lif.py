@@ -1,0 +1,180 @@
+"""Leaky and non-leaky integrate-and-fire neurons, with snnTorch ``Leaky`` semantics.
+
+    U[t] = beta * U[t-1] + x[t] - v_th * R[t],   R[t] = H(U[t-1] - v_th)  (detached)
+    z[t] = H(U[t] - v_th)                          (strict >, surrogate gradient)
+
+``reset="zero"`` gives ``U[t] = (beta * U[t-1] + x[t]) * (1 - R[t])`` and ``"none"`` drops the
+reset term. The state holds ``U`` before its own reset, which is applied at the next step.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .. import _checks as check
+from .. import surrogate
+from ..sequence import RESETS, lif_sequence
+from .base import Neuron
+
+
+class LIFState(NamedTuple):
+    v: Tensor  # membrane potential U, before the reset of its own spike
+
+
+def lif_step(
+    x: Tensor,
+    state: LIFState,
+    *,
+    beta: Tensor | float,
+    v_th: Tensor | float,
+    reset: str,
+    spike_fn: surrogate.Surrogate,
+) -> tuple[Tensor, LIFState]:
+    """One step of the recursion in the module docstring (the reference maths)."""
+    fired = (state.v > v_th).to(x.dtype)
+    v = beta * state.v + x
+    if reset == "subtract":
+        v = v - fired * v_th
+    elif reset == "zero":
+        v = v * (1 - fired)
+    return spike_fn(v - v_th), LIFState(v)
+
+
+class LIF(Neuron):
+    """Leaky integrate-and-fire; give ``beta`` or both ``tau`` and ``dt`` (``beta = exp(-dt/tau)``).
+
+    ``beta`` and ``v_th`` may be per-neuron tensors; ``learn_beta`` / ``learn_v_th`` make them
+    ``nn.Parameter``s. A learned ``beta`` is used as ``beta.clamp(0, 1)``, as in snnTorch.
+    ``output="membrane"`` returns ``U`` instead of the spikes (snnTorch's ``mem`` read-out; the
+    reset still acts, but no gradient flows through the output spikes).
+    """
+
+    def __init__(
+        self,
+        beta: float | Tensor | None = None,
+        v_th: float | Tensor = 1.0,
+        *,
+        tau: float | None = None,
+        dt: float | None = None,
+        reset: str = "subtract",
+        spike_fn: str | surrogate.Surrogate = "atan",
+        learn_beta: bool = False,
+        learn_v_th: bool = False,
+        output: str = "spikes",
+    ):
+        super().__init__()
+        if (beta is None) == (tau is None):
+            raise ValueError(f"give exactly one of beta or tau, got beta={beta!r}, tau={tau!r}")
+        if tau is not None:
+            if dt is None:
+                raise ValueError(f"dt must be given with tau, got dt={dt!r}")
+            beta = check.decay(tau, dt)
+        self.register("beta", check.unit_interval(beta, "beta"), learn_beta)
+        self.register("v_th", check.positive(v_th, "v_th"), learn_v_th)
+        self.reset = check.choice(reset, RESETS, "reset")
+        self.spike_fn = surrogate.get(spike_fn)
+        self.output = check.choice(output, ("spikes", "membrane"), "output")
+
+    def extra_repr(self) -> str:
+        extra = "" if self.output == "spikes" else f", output={self.output!r}"
+        return f"beta={_short(self.beta)}, v_th={_short(self.v_th)}, reset={self.reset!r}{extra}"
+
+    def initial_state(self, x: Tensor) -> LIFState:
+        return LIFState(torch.zeros_like(x))
+
+    def _beta(self, dtype: torch.dtype) -> Tensor:
+        beta = self.beta.clamp(0, 1) if self.beta.requires_grad else self.beta
+        return beta.to(dtype)
+
+    def step(self, x: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        z, state = lif_step(
+            x,
+            state,
+            beta=self._beta(x.dtype),
+            v_th=self.v_th.to(x.dtype),
+            reset=self.reset,
+            spike_fn=self.spike_fn,
+        )
+        return (state.v if self.output == "membrane" else z), state
+
+    def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
+        spikes, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn)
+        return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
+
+
+class IF(LIF):
+    """Integrate-and-fire: LIF with ``beta = 1``.
+
+    ``rectify=True`` (the surrogate-gradient IF tutorial) clamps a negative membrane to 0 and
+    resets to 0 after a spike: ``U[t] = max(0, U[t-1] * (1 - R[t]) + x[t])``.
+    """
+
+    def __init__(
+        self,
+        v_th: float | Tensor = 1.0,
+        *,
+        rectify: bool = False,
+        reset: str | None = None,
+        spike_fn: str | surrogate.Surrogate = "atan",
+        learn_v_th: bool = False,
+    ):
+        if rectify and reset not in (None, "zero"):
+            raise ValueError(f"rectify=True resets to zero; reset must be 'zero', got {reset!r}")
+        reset = reset or ("zero" if rectify else "subtract")
+        super().__init__(1.0, v_th, reset=reset, spike_fn=spike_fn, learn_v_th=learn_v_th)
+        self.rectify = rectify
+
+    def extra_repr(self) -> str:
+        return f"v_th={_short(self.v_th)}, reset={self.reset!r}, rectify={self.rectify}"
+
+    def step(self, x: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        if not self.rectify:
+            return super().step(x, state)
+        v_th = self.v_th.to(x.dtype)
+        fired = (state.v > v_th).to(x.dtype)
+        v = torch.relu(state.v * (1 - fired) + x)
+        return self.spike_fn(v - v_th), LIFState(v)
+
+    def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        if self.rectify:
+            return Neuron._run(self, xs, state)
+        return super()._run(xs, state)
+
+
+class LI(Neuron):
+    """Leaky integrator read-out (no spikes): ``v[t] = beta * v[t-1] + x[t]``; returns ``v``."""
+
+    def __init__(
+        self,
+        beta: float | Tensor | None = None,
+        *,
+        tau: float | None = None,
+        dt: float | None = None,
+        learn_beta: bool = False,
+    ):
+        super().__init__()
+        if (beta is None) == (tau is None):
+            raise ValueError(f"give exactly one of beta or tau, got beta={beta!r}, tau={tau!r}")
+        if tau is not None:
+            if dt is None:
+                raise ValueError(f"dt must be given with tau, got dt={dt!r}")
+            beta = check.decay(tau, dt)
+        self.register("beta", check.unit_interval(beta, "beta"), learn_beta)
+
+    def extra_repr(self) -> str:
+        return f"beta={_short(self.beta)}"
+
+    def initial_state(self, x: Tensor) -> LIFState:
+        return LIFState(torch.zeros_like(x))
+
+    def step(self, x: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        v = self.beta.to(x.dtype) * state.v + x
+        return v, LIFState(v)
+
+
+def _short(t: Tensor) -> str:
+    return f"{t.item():.4g}" if t.numel() == 1 else f"tensor{tuple(t.shape)}"

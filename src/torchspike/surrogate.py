@@ -1,0 +1,151 @@
+"""Spike functions: a Heaviside step forward, a smooth surrogate derivative backward.
+
+``z = H(x) = 1 if x > 0 else 0`` (strict), and ``dz/dx`` is replaced by ``derivative(x)``.
+
+Define your own by subclassing :class:`Surrogate` and implementing ``derivative``::
+
+    class Gaussian(Surrogate):
+        def __init__(self, sigma: float = 0.5):
+            super().__init__()
+            self.sigma = sigma
+
+        def derivative(self, x):
+            return torch.exp(-0.5 * (x / self.sigma) ** 2) / (self.sigma * math.sqrt(2 * math.pi))
+
+Every neuron accepts any ``Surrogate`` as ``spike_fn``; the fused sequence kernels call
+``derivative`` directly, so a custom surrogate is as fast as a built-in one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+class _Heaviside(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, surrogate: Surrogate) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.surrogate = surrogate
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (x,) = ctx.saved_tensors
+        return grad * ctx.surrogate.derivative(x), None
+
+
+def _positive(name: str, value: float) -> float:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+class Surrogate:
+    """Heaviside forward (strict ``x > 0``) with a surrogate derivative backward."""
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return _Heaviside.apply(x, self)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(sorted(vars(self).items()))))
+
+
+class ATan(Surrogate):
+    """snnTorch's arctan surrogate: ``alpha/2 / (1 + (pi/2 * alpha * x)^2)``."""
+
+    def __init__(self, alpha: float = 2.0):
+        self.alpha = _positive("alpha", alpha)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
+
+
+class FastSigmoid(Surrogate):
+    """SuperSpike / fast sigmoid: ``1 / (1 + slope * |x|)^2``."""
+
+    def __init__(self, slope: float = 25.0):
+        self.slope = _positive("slope", slope)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return 1 / (1 + self.slope * x.abs()) ** 2
+
+
+class Sigmoid(Surrogate):
+    """Derivative of the logistic function: ``slope * s(slope x) * (1 - s(slope x))``."""
+
+    def __init__(self, slope: float = 5.0):
+        self.slope = _positive("slope", slope)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        s = torch.sigmoid(self.slope * x)
+        return self.slope * s * (1 - s)
+
+
+class Triangle(Surrogate):
+    """Triangle of half-width ``width`` and unit area: ``max(0, 1 - |x|/width) / width``."""
+
+    def __init__(self, width: float = 1.0):
+        self.width = _positive("width", width)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return (1 - x.abs() / self.width).clamp_min(0) / self.width
+
+
+class StraightThrough(Surrogate):
+    """Straight-through estimator: the derivative is 1 everywhere."""
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return torch.ones_like(x)
+
+
+def atan(alpha: float = 2.0) -> ATan:
+    return ATan(alpha)
+
+
+def fast_sigmoid(slope: float = 25.0) -> FastSigmoid:
+    return FastSigmoid(slope)
+
+
+def sigmoid(slope: float = 5.0) -> Sigmoid:
+    return Sigmoid(slope)
+
+
+def triangle(width: float = 1.0) -> Triangle:
+    return Triangle(width)
+
+
+def straight_through() -> StraightThrough:
+    return StraightThrough()
+
+
+_BY_NAME = {
+    "atan": ATan,
+    "fast_sigmoid": FastSigmoid,
+    "sigmoid": Sigmoid,
+    "triangle": Triangle,
+    "straight_through": StraightThrough,
+}
+NAMES = tuple(_BY_NAME)
+
+
+def get(spike_fn: str | Surrogate) -> Surrogate:
+    """A surrogate from its name (``"atan"``, ``"fast-sigmoid"``, ...) or the instance itself."""
+    if isinstance(spike_fn, Surrogate):
+        return spike_fn
+    key = spike_fn.replace("-", "_") if isinstance(spike_fn, str) else None
+    if key not in _BY_NAME:
+        raise ValueError(f"spike_fn must be a Surrogate or one of {NAMES}, got {spike_fn!r}")
+    return _BY_NAME[key]()

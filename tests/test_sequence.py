@@ -1,0 +1,116 @@
+"""The fused LIF kernel against the step-by-step autograd reference, and time folding."""
+
+import pytest
+import torch
+from torch import nn
+
+import torchspike as ts
+from torchspike.sequence import fold_time, is_static
+
+
+def _grads(run, lif, xs, v0, w):
+    spikes, state = run(xs, ts.LIFState(v0))
+    loss = (spikes * w).sum() + (state.v**2).sum()
+    return spikes, torch.autograd.grad(loss, [xs, v0, *lif.parameters()])
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("learn", [False, True])
+@pytest.mark.parametrize("per_neuron", [False, True])
+@pytest.mark.parametrize("spike_fn", ["atan", "fast_sigmoid", "triangle"])
+def test_fused_equals_reference(reset, learn, per_neuron, spike_fn):
+    torch.manual_seed(1)
+    beta = torch.rand(5) * 0.5 + 0.5 if per_neuron else 0.9
+    v_th = torch.rand(5) + 0.5 if per_neuron else 1.0
+    lif = ts.LIF(
+        beta, v_th, reset=reset, spike_fn=spike_fn, learn_beta=learn, learn_v_th=learn
+    ).double()
+    xs = (torch.randn(30, 3, 5, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
+    v0 = (torch.rand(3, 5, dtype=torch.float64) * 1.5).requires_grad_()
+    w = torch.randn(30, 3, 5, dtype=torch.float64)
+    fused, g_fused = _grads(lif._run, lif, xs, v0, w)
+    ref, g_ref = _grads(lambda x, s: ts.run_steps(lif.step, x, s), lif, xs, v0, w)
+    assert 0.05 < fused.mean() < 0.95  # the test exercises both spikes and resets
+    assert torch.equal(fused, ref)
+    for a, b in zip(g_fused, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_fused_membrane_output_equals_reference(reset):
+    torch.manual_seed(2)
+    lif = ts.LIF(0.9, reset=reset, output="membrane", learn_beta=True).double()
+    xs = (torch.randn(20, 3, 4, dtype=torch.float64) + 0.4).requires_grad_()
+    w = torch.randn(20, 3, 4, dtype=torch.float64)
+    results = []
+    for run in (lif._run, lambda x, s: ts.run_steps(lif.step, x, s)):
+        v, _ = run(xs, lif.initial_state(xs[0]))
+        results.append((v, torch.autograd.grad((v * w).sum(), [xs, lif.beta])))
+    (v_fused, g_fused), (v_ref, g_ref) = results
+    torch.testing.assert_close(v_fused, v_ref)
+    for a, b in zip(g_fused, g_ref, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_fused_gradcheck():
+    lif = ts.LIF(beta=0.8, learn_beta=True).double()
+    xs = (torch.rand(6, 2, 3, dtype=torch.float64) * 0.9).requires_grad_()
+    v0 = torch.rand(2, 3, dtype=torch.float64).requires_grad_()
+    # the spikes are piecewise constant; check the smooth part through the final membrane
+    assert torch.autograd.gradcheck(
+        lambda x, v: lif._run(x, ts.LIFState(v))[1].v, (xs, v0), eps=1e-6, atol=1e-8
+    )
+
+
+def test_static_input_is_computed_once():
+    calls = []
+
+    class Counting(nn.Linear):
+        def forward(self, x):
+            calls.append(x.shape)
+            return super().forward(x)
+
+    net = ts.SpikingNet(Counting(8, 6), ts.LIF(beta=0.9), nn.Linear(6, 3), ts.LIF(beta=0.9))
+    x = torch.rand(4, 8)
+    ys, _ = net(ts.encode.direct(x, 25))
+    assert calls == [(4, 8)]
+    calls.clear()
+    ys_materialised, _ = net(ts.encode.direct(x, 25).contiguous())
+    assert calls == [(100, 8)]
+    torch.testing.assert_close(ys, ys_materialised)
+
+
+def test_static_input_gradients_equal_materialised():
+    torch.manual_seed(0)
+    net = ts.SpikingNet(nn.Linear(8, 6), ts.LIF(beta=0.9), nn.Linear(6, 3), ts.LI(beta=0.9))
+    x = torch.rand(4, 8) * 3
+    y = torch.tensor([0, 1, 2, 1])
+    grads = []
+    for xs in (ts.encode.direct(x, 10), ts.encode.direct(x, 10).contiguous()):
+        net.zero_grad()
+        v, _ = net(xs)
+        ts.loss.ce_membrane_sum(v, y).backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_is_static_and_fold_time_shapes():
+    assert is_static(torch.zeros(3).expand(5, 3))
+    assert not is_static(torch.zeros(5, 3))
+    y = fold_time(nn.Conv2d(1, 2, 3), torch.rand(4, 2, 1, 8, 8))
+    assert y.shape == (4, 2, 2, 6, 6)
+
+
+# dynamo itself instantiates autograd.Function subclasses while tracing (a torch-internal warning)
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+def test_torch_compile_runs_lif_forward_and_backward():
+    lif = ts.LIF(beta=0.9)
+    compiled = torch.compile(lambda xs: lif(xs)[0].sum(), backend="aot_eager", fullgraph=False)
+    xs = (torch.rand(5, 2, 3) * 2).requires_grad_()
+    out = compiled(xs)
+    out.backward()
+    ref_xs = xs.detach().clone().requires_grad_()
+    lif(ref_xs)[0].sum().backward()
+    assert out.item() == lif(xs.detach())[0].sum().item()
+    torch.testing.assert_close(xs.grad, ref_xs.grad)
