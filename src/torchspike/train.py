@@ -6,7 +6,9 @@ Files in ``cfg.out``: ``config.json``, ``metrics.json``, ``model.safetensors`` a
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +39,35 @@ def method_for(name: str) -> Any:
 
 class Interrupted(Exception):
     """Training stopped by Ctrl-C after saving a checkpoint."""
+
+
+class _StopOnSigint:
+    """Turn the first Ctrl-C into a request to stop after the current batch; a second one
+    interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except KeyboardInterrupt:
+            self.requested = True
+
+    def __enter__(self) -> _StopOnSigint:
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def _progress(iterable, total: int, desc: str):
@@ -123,16 +154,16 @@ def fit(
     device = torch.device(cfg.device)
     t0 = time.perf_counter() - sum(h["seconds"] for h in history)
     model.train()
-    for epoch in range(start["epoch"], cfg.epochs):
-        generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        batches = _batches(len(x_train), cfg.batch_size, generator)
-        first = start["batch"] if epoch == start["epoch"] else 0
-        loss_sum, correct, seen = (
-            (start["loss_sum"], start["correct"], start["seen"]) if first else (0.0, 0, 0)
-        )
-        epoch_t0 = time.perf_counter()
-        bar = _progress(range(first, len(batches)), len(batches) - first, f"epoch {epoch + 1}")
-        try:
+    with _StopOnSigint() as stop:
+        for epoch in range(start["epoch"], cfg.epochs):
+            generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+            batches = _batches(len(x_train), cfg.batch_size, generator)
+            first = start["batch"] if epoch == start["epoch"] else 0
+            run = {"loss_sum": 0.0, "correct": 0, "seen": 0}
+            if first:
+                run = {k: start[k] for k in run}
+            epoch_t0 = time.perf_counter()
+            bar = _progress(range(first, len(batches)), len(batches) - first, f"epoch {epoch + 1}")
             for b in bar:
                 idx = batches[b]
                 x, y = x_train[idx].to(device), y_train[idx].to(device)
@@ -140,46 +171,53 @@ def fit(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                loss_sum += loss.item() * len(idx)
-                correct += (scores.argmax(1) == y).sum().item()
-                seen += len(idx)
+                run["loss_sum"] += loss.item() * len(idx)
+                run["correct"] += (scores.argmax(1) == y).sum().item()
+                run["seen"] += len(idx)
                 if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+                    bar.set_postfix(
+                        loss=f"{run['loss_sum'] / run['seen']:.4f}",
+                        acc=f"{run['correct'] / run['seen']:.3f}",
+                    )
                 if on_batch is not None:
-                    on_batch(epoch, b)
-        except KeyboardInterrupt:
-            position = {"epoch": epoch, "batch": b + 1, "loss_sum": loss_sum}
-            save({**position, "correct": correct, "seen": seen, "history": history})
-            log(f"interrupted: checkpoint saved in {out / CHECKPOINT}; continue with --resume")
-            raise Interrupted from None
-        if scheduler is not None:
-            scheduler.step()
-        val_acc = accuracy(method, model, x_val, y_val, cfg)
-        seconds = time.perf_counter() - epoch_t0
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": loss_sum / max(seen, 1),
-                "train_accuracy": correct / max(seen, 1),
-                "validation_accuracy": val_acc,
-                "seconds": seconds,
-            }
-        )
-        log(
-            f"epoch {epoch + 1}/{cfg.epochs}  loss {loss_sum / max(seen, 1):.4f}  "
-            f"train acc {correct / max(seen, 1):.4f}  val acc {val_acc:.4f}  ({seconds:.1f} s)"
-        )
-        save(
-            {
-                "epoch": epoch + 1,
-                "batch": 0,
-                "loss_sum": 0.0,
-                "correct": 0,
-                "seen": 0,
-                "history": history,
-            }
-        )
-        ckpt.save_json(out / METRICS, {"epochs": history, "wall_seconds": time.perf_counter() - t0})
+                    stop.call(on_batch, epoch, b)
+                if stop.requested:
+                    save({"epoch": epoch, "batch": b + 1, **run, "history": history})
+                    log(f"interrupted: checkpoint saved in {out / CHECKPOINT}; use --resume")
+                    raise Interrupted
+            if scheduler is not None:
+                scheduler.step()
+            val_acc = accuracy(method, model, x_val, y_val, cfg)
+            seconds = time.perf_counter() - epoch_t0
+            seen = max(run["seen"], 1)
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "train_loss": run["loss_sum"] / seen,
+                    "train_accuracy": run["correct"] / seen,
+                    "validation_accuracy": val_acc,
+                    "seconds": seconds,
+                }
+            )
+            log(
+                f"epoch {epoch + 1}/{cfg.epochs}  loss {run['loss_sum'] / seen:.4f}  "
+                f"train acc {run['correct'] / seen:.4f}  val acc {val_acc:.4f}  ({seconds:.1f} s)"
+            )
+            save(
+                {
+                    "epoch": epoch + 1,
+                    "batch": 0,
+                    "loss_sum": 0.0,
+                    "correct": 0,
+                    "seen": 0,
+                    "history": history,
+                }
+            )
+            wall = time.perf_counter() - t0
+            ckpt.save_json(out / METRICS, {"epochs": history, "wall_seconds": wall})
+            if stop.requested:
+                log(f"interrupted: checkpoint saved in {out / CHECKPOINT}; use --resume")
+                raise Interrupted
     x_test, y_test = data.load(cfg.dataset, "test", cfg.data_dir)
     test_acc = accuracy(method, model, x_test, y_test, cfg)
     metrics = {

@@ -1,0 +1,107 @@
+"""The application end to end on the embedded digits: train, eval, plot, interrupt, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from torchspike import checkpoint, cli
+from torchspike.config import Config
+from torchspike.train import Interrupted, fit
+
+SMALL = ["--dataset", "digits", "--hidden", "32", "--steps", "6", "--batch-size", "64"]
+
+
+def _weights(run):
+    return checkpoint.load_weights(run / "model.safetensors")
+
+
+def test_train_eval_plot(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", *SMALL, "--epochs", "2", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert config["seed"] == 0 and config["hidden"] == [32] and "version" in config
+    assert len(metrics["epochs"]) == 2 and 0.5 < metrics["test_accuracy"] <= 1
+    assert {"train_loss", "train_accuracy", "validation_accuracy"} <= set(metrics["epochs"][0])
+    capsys.readouterr()
+    assert cli.main(["eval", str(run)]) == 0
+    printed = capsys.readouterr().out
+    assert f"accuracy: {metrics['test_accuracy']:.4f}" in printed
+    assert "true\\pred" in printed
+    assert cli.main(["plot", str(run)]) == 0
+    for name in ("curves", "raster", "membrane", "confusion"):
+        png = run / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_interrupt_then_resume_equals_uninterrupted(tmp_path):
+    base = Config(dataset="digits", hidden=[32], steps=6, batch_size=64, epochs=3, encoding="rate")
+    whole = Config(**{**base.to_dict(), "out": str(tmp_path / "whole")})
+    fit(whole, log=lambda _: None)
+
+    parted = Config(**{**base.to_dict(), "out": str(tmp_path / "parted")})
+
+    def interrupt(epoch, batch):
+        if (epoch, batch) == (1, 7):
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted):
+        fit(parted, log=lambda _: None, on_batch=interrupt)
+    assert not (tmp_path / "parted" / "model.safetensors").exists()
+    state = checkpoint.load_checkpoint(tmp_path / "parted" / "checkpoint.pt")
+    assert state["position"]["epoch"] == 1 and state["position"]["batch"] == 8
+    fit(parted, resume=True, log=lambda _: None)
+    a, b = _weights(tmp_path / "whole"), _weights(tmp_path / "parted")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    history = [json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("whole", "parted")]
+    assert [h["train_loss"] for h in history[0]["epochs"]] == [
+        h["train_loss"] for h in history[1]["epochs"]
+    ]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    run = tmp_path / "run"
+    args = [*SMALL, "--hidden", "1000", "--steps", "50", "--epochs", "50", "--out", str(run)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchspike", "train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    line = proc.stdout.readline()  # the first epoch summary: training is under way
+    assert line.startswith("epoch 1/50"), line
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "checkpoint saved" in out and "Traceback" not in out
+    state = checkpoint.load_checkpoint(run / "checkpoint.pt")
+    assert state["position"]["epoch"] >= 1
+
+
+def test_python_dash_m_and_errors(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "torchspike", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.startswith("torchspike ")
+    done = subprocess.run(
+        [sys.executable, "-m", "torchspike", "train", "--steps", "0", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "steps must be an integer > 0, got 0" in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "torchspike", "eval", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "no config.json" in done.stderr
