@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from . import checkpoint as ckpt
-from . import data
+from . import data, distributed
 from .bptt import BPTT
 from .config import Config
 
@@ -86,7 +86,7 @@ def predict(method: Any, model: nn.Module, x: Tensor, cfg: Config) -> Tensor:
     """Class predictions for ``x`` in batches, in eval mode."""
     was_training = model.training
     model.eval()
-    device = torch.device(cfg.device)
+    device = next(model.parameters()).device
     preds = [
         method.scores(model, x[idx].to(device), cfg).argmax(1).cpu()
         for idx in _batches(len(x), max(cfg.batch_size, 256), None)
@@ -116,9 +116,19 @@ def fit(
 
     ``on_batch(epoch, batch)`` is called after each optimiser step (tests use it to interrupt).
     """
+    ctx = distributed.Context.from_env(cfg.device)
+    try:
+        return _fit(cfg, ctx, resume, log if ctx.is_main else (lambda _: None), on_batch)
+    finally:
+        ctx.close()
+
+
+def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
     out = Path(cfg.out)
     torch.manual_seed(cfg.seed)
     method, model = build(cfg)
+    model = model.to(ctx.device)
+    runner = ctx.wrap(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = _scheduler(optimizer, cfg)
     x_train, y_train = data.load(cfg.dataset, "train", cfg.data_dir)
@@ -136,9 +146,12 @@ def fit(
         log(f"resuming from epoch {start['epoch'] + 1}, batch {start['batch']}")
     elif resume:
         log(f"no checkpoint in {out}; starting fresh")
-    ckpt.save_json(out / CONFIG, cfg.to_dict())
+    if ctx.is_main:
+        ckpt.save_json(out / CONFIG, cfg.to_dict())
 
     def save(position: dict[str, Any]) -> None:
+        if not ctx.is_main:
+            return
         ckpt.save_checkpoint(
             out / CHECKPOINT,
             {
@@ -151,7 +164,7 @@ def fit(
         )
 
     history: list[dict[str, Any]] = start["history"]
-    device = torch.device(cfg.device)
+    device = torch.device(ctx.device)
     t0 = time.perf_counter() - sum(h["seconds"] for h in history)
     model.train()
     with _StopOnSigint() as stop:
@@ -165,11 +178,12 @@ def fit(
             epoch_t0 = time.perf_counter()
             bar = _progress(range(first, len(batches)), len(batches) - first, f"epoch {epoch + 1}")
             for b in bar:
-                idx = batches[b]
+                idx = ctx.shard(batches[b])
                 x, y = x_train[idx].to(device), y_train[idx].to(device)
-                loss, scores = method.loss_and_scores(model, x, y, cfg)
+                loss, scores = method.loss_and_scores(runner, x, y, cfg)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                # DDP averages rank gradients: weight each rank's mean loss by its share
+                (loss * (ctx.world * len(idx) / len(batches[b]))).backward()
                 optimizer.step()
                 run["loss_sum"] += loss.item() * len(idx)
                 run["correct"] += (scores.argmax(1) == y).sum().item()
@@ -181,7 +195,7 @@ def fit(
                     )
                 if on_batch is not None:
                     stop.call(on_batch, epoch, b)
-                if stop.requested:
+                if ctx.any(stop.requested):
                     save({"epoch": epoch, "batch": b + 1, **run, "history": history})
                     log(f"interrupted: checkpoint saved in {out / CHECKPOINT}; use --resume")
                     raise Interrupted
@@ -189,6 +203,7 @@ def fit(
                 scheduler.step()
             val_acc = accuracy(method, model, x_val, y_val, cfg)
             seconds = time.perf_counter() - epoch_t0
+            run = dict(zip(run, ctx.sum(list(run.values())), strict=True))
             seen = max(run["seen"], 1)
             history.append(
                 {
@@ -214,8 +229,9 @@ def fit(
                 }
             )
             wall = time.perf_counter() - t0
-            ckpt.save_json(out / METRICS, {"epochs": history, "wall_seconds": wall})
-            if stop.requested:
+            if ctx.is_main:
+                ckpt.save_json(out / METRICS, {"epochs": history, "wall_seconds": wall})
+            if ctx.any(stop.requested):
                 log(f"interrupted: checkpoint saved in {out / CHECKPOINT}; use --resume")
                 raise Interrupted
     x_test, y_test = data.load(cfg.dataset, "test", cfg.data_dir)
@@ -225,8 +241,9 @@ def fit(
         "test_accuracy": test_acc,
         "wall_seconds": time.perf_counter() - t0,
     }
-    ckpt.save_weights(out / WEIGHTS, model.state_dict())
-    ckpt.save_json(out / METRICS, metrics)
+    if ctx.is_main:
+        ckpt.save_weights(out / WEIGHTS, model.state_dict())
+        ckpt.save_json(out / METRICS, metrics)
     log(f"test accuracy {test_acc:.4f}  ({metrics['wall_seconds']:.1f} s)  -> {out}")
     return metrics
 
