@@ -48,48 +48,76 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
     return y.reshape(steps, xs.shape[1], *y.shape[1:])
 
 
+def _scalar(t: Tensor) -> float | None:
+    """A plain float for a one-element tensor that needs no gradient (fast scalar kernels)."""
+    if torch.compiler.is_compiling() or t.numel() != 1 or t.requires_grad:
+        return None
+    return float(t)
+
+
+def _accumulate(
+    g: Tensor, g_next: Tensor, b: float | None, beta: Tensor, carry: Tensor | None, t: int
+) -> None:
+    """``g += dL/dU[t+1] * dU[t+1]/dU[t]`` in place."""
+    if carry is not None:
+        g.addcmul_(g_next, carry[t])
+    elif b is not None:
+        g.add_(g_next, alpha=b)
+    else:
+        g.addcmul_(g_next, beta)
+
+
 class _LIFSequence(torch.autograd.Function):
     """U[t] = beta U[t-1] + x[t] - reset term; z[t] = H(U[t] - v_th); see ``neurons.lif_step``."""
 
     @staticmethod
     def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate):
-        vs = torch.empty(xs.shape, dtype=xs.dtype, device=xs.device)
-        v = v0
-        fired = v0 > v_th
+        shape = torch.broadcast_shapes(xs.shape, v0.shape)
+        vs = torch.empty(shape, dtype=xs.dtype, device=xs.device)
+        zs = torch.empty_like(vs)
+        th = _scalar(v_th)
+        v, z = v0, (v0 > v_th).to(xs.dtype)
         for t, x in enumerate(xs.unbind(0)):
             vt = vs[t]
-            torch.mul(v, beta, out=vt)
-            vt.add_(x)
-            if reset == "subtract":
-                vt.sub_(fired * v_th)
+            torch.addcmul(x, v, beta, out=vt)  # charge: beta * v + x
+            if reset == "subtract":  # the previous step's spike, not decayed
+                if th is not None:
+                    vt.add_(z, alpha=-th)
+                else:
+                    vt.addcmul_(z, v_th, value=-1)
             elif reset == "zero":
-                vt.masked_fill_(fired, 0)
-            fired = vt > v_th
+                vt.addcmul_(vt, z, value=-1)
+            z = zs[t]
+            torch.gt(vt, v_th, out=z)  # fire
             v = vt
         ctx.reset, ctx.spike_fn = reset, spike_fn
-        ctx.save_for_backward(vs, v0, beta, v_th)
-        return (vs > v_th).to(xs.dtype), vs
+        ctx.save_for_backward(vs, zs if reset == "zero" else None, v0, beta, v_th)
+        ctx.set_materialize_grads(False)
+        return zs, vs
 
     @staticmethod
     def backward(ctx, g_spikes, g_vs):
-        vs, v0, beta, v_th = ctx.saved_tensors
+        vs, zs, v0, beta, v_th = ctx.saved_tensors
         reset = ctx.reset
         need_x, need_v0, need_beta, need_th = ctx.needs_input_grad[:4]
-        g_direct = g_spikes * ctx.spike_fn.derivative(vs - v_th)  # dL/dz * dz/dU
-        g_th = -g_direct.sum_to_size(v_th.shape) if need_th else None
-        g = g_direct.add_(g_vs)
-        fired = vs > v_th  # fired[t] is the reset R[t + 1]
-        if reset == "zero":
-            keep = (~fired).to(vs.dtype)
-            for t in range(vs.shape[0] - 2, -1, -1):
-                g[t].addcmul_(g[t + 1] * beta, keep[t])
+        b = _scalar(beta)
+        carry = (1 - zs) * beta if reset == "zero" else None  # dU[t+1]/dU[t]
+        if g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
+            g = ctx.spike_fn.derivative_(vs - v_th).mul_(g_spikes)
         else:
-            for t in range(vs.shape[0] - 2, -1, -1):
-                g[t].addcmul_(g[t + 1], beta)
+            g = torch.zeros_like(vs)
+        g_th = -g.sum_to_size(v_th.shape) if need_th else None
+        if g_vs is not None:
+            g.add_(g_vs)
+        for t in range(vs.shape[0] - 2, -1, -1):
+            _accumulate(g[t], g[t + 1], b, beta, carry, t)
         # g is now dL/dU[t]; map it to the inputs of step t
-        reset_in = torch.cat([(v0 > v_th).unsqueeze(0), fired[:-1]])  # R[t]
+        reset_in = None
+        if reset == "zero" or (need_th and reset == "subtract"):
+            fired = zs if zs is not None else (vs > v_th).to(vs.dtype)
+            reset_in = torch.cat([(v0 > v_th).to(vs.dtype).unsqueeze(0), fired[:-1]])  # R[t]
         if reset == "zero":
-            g = g * (~reset_in).to(g.dtype)
+            g = g.mul_(1 - reset_in)
         g_x = g if need_x else None
         g_v0 = (g[0] * beta) if need_v0 else None
         g_beta = None
@@ -97,7 +125,7 @@ class _LIFSequence(torch.autograd.Function):
             v_prev = torch.cat([v0.unsqueeze(0), vs[:-1]])
             g_beta = (g * v_prev).sum_to_size(beta.shape)
         if need_th and reset == "subtract":
-            g_th = g_th - (g * reset_in.to(g.dtype)).sum_to_size(v_th.shape)
+            g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
         return g_x, g_v0, g_beta, g_th, None, None
 
 

@@ -52,6 +52,10 @@ class Surrogate:
     def derivative(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
+    def derivative_(self, x: Tensor) -> Tensor:
+        """``derivative(x)`` written into ``x`` (the fused kernels own that buffer)."""
+        return x.copy_(self.derivative(x))
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({args})"
@@ -72,6 +76,9 @@ class ATan(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
 
+    def derivative_(self, x: Tensor) -> Tensor:
+        return x.mul_(math.pi / 2 * self.alpha).square_().add_(1).reciprocal_().mul_(self.alpha / 2)
+
 
 class FastSigmoid(Surrogate):
     """SuperSpike / fast sigmoid: ``1 / (1 + slope * |x|)^2``."""
@@ -81,6 +88,9 @@ class FastSigmoid(Surrogate):
 
     def derivative(self, x: Tensor) -> Tensor:
         return 1 / (1 + self.slope * x.abs()) ** 2
+
+    def derivative_(self, x: Tensor) -> Tensor:
+        return x.abs_().mul_(self.slope).add_(1).square_().reciprocal_()
 
 
 class Sigmoid(Surrogate):

@@ -129,7 +129,7 @@ def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
     method, model = build(cfg)
     model = model.to(ctx.device)
     runner = ctx.wrap(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = _adam(model, cfg)
     scheduler = _scheduler(optimizer, cfg)
     x_train, y_train = data.load(cfg.dataset, "train", cfg.data_dir)
     x_val, y_val = data.load(cfg.dataset, "validation", cfg.data_dir)
@@ -272,3 +272,12 @@ def load_run(run_dir: str | Path) -> tuple[Config, Any, nn.Module]:
         raise FileNotFoundError(f"no {WEIGHTS} or {CHECKPOINT} in {run_dir}")
     model.eval()
     return cfg, method, model
+
+
+def _adam(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
+    """Adam; the fused implementation (one kernel for all parameters) where it exists."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
