@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .sparse import maybe_sparse_linear
 from .surrogate import Surrogate
 
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
@@ -38,13 +39,19 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
     """Apply a stateless layer to all time steps at once, as ``[T * B, ...]``.
 
     A static input (see :func:`is_static`) goes through the layer once and is expanded again,
-    so a Linear or Conv in front of the first neuron costs one step, not T.
+    so a Linear or Conv in front of the first neuron costs one step, not T. A Linear fed sparse
+    binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`.
     """
     steps = xs.shape[0]
     if is_static(xs):
         y = layer(xs[0])
         return y.unsqueeze(0).expand(steps, *y.shape)
-    y = layer(xs.reshape(steps * xs.shape[1], *xs.shape[2:]))
+    x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
+    y = None
+    if type(layer) is nn.Linear:  # spikes are 0/1 and often sparse: sum weight columns instead
+        y = maybe_sparse_linear(x, layer.weight, layer.bias)
+    if y is None:
+        y = layer(x)
     return y.reshape(steps, xs.shape[1], *y.shape[1:])
 
 

@@ -1,0 +1,52 @@
+"""The sparse binary Linear against the dense one: values and all three gradients."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torchspike as ts
+from torchspike import sparse
+
+
+@pytest.mark.parametrize("p", [0.0, 0.02, 0.3])
+@pytest.mark.parametrize("bias", [True, False])
+def test_sparse_linear_equals_dense(p, bias):
+    torch.manual_seed(0)
+    x = (torch.rand(60, 40, dtype=torch.float64) < p).double().requires_grad_()
+    w = torch.randn(300, 40, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(300, dtype=torch.float64, requires_grad=True) if bias else None
+    gy = torch.randn(60, 300, dtype=torch.float64)
+    grads = []
+    for fn in (F.linear, sparse.sparse_binary_linear):
+        y = fn(x, w, b)
+        inputs = [x, w] + ([b] if bias else [])
+        grads.append((y, *torch.autograd.grad(y, inputs, gy)))
+    for a, c in zip(*grads, strict=True):
+        torch.testing.assert_close(a, c)
+
+
+def test_dispatch_rules():
+    w, b = torch.randn(512, 30), torch.zeros(512)
+    spikes = (torch.rand(100, 30) < 0.03).float()
+    assert sparse.maybe_sparse_linear(spikes, w, b) is not None
+    assert sparse.maybe_sparse_linear((torch.rand(100, 30) < 0.5).float(), w, b) is None  # dense
+    assert sparse.maybe_sparse_linear(spikes * 0.5, w, b) is None  # not binary
+    assert sparse.maybe_sparse_linear(spikes, w[:10], b[:10]) is None  # too narrow to pay
+
+
+def test_net_with_sparse_input_matches_dense_layers():
+    torch.manual_seed(0)
+    net = ts.SpikingNet(nn.Linear(50, 300), ts.LIF(0.9), nn.Linear(300, 5), ts.LI(0.9))
+    xs = (torch.rand(20, 4, 50) < 0.04).float()
+    v, _ = net(xs)
+    ts.loss.ce_membrane_sum(v, torch.tensor([0, 1, 2, 3])).backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    net.zero_grad()
+    v_dense = xs
+    for layer in net.layers:  # the same layers, applied densely step by step
+        v_dense = layer(v_dense)[0] if isinstance(layer, ts.Neuron) else layer(v_dense)
+    ts.loss.ce_membrane_sum(v_dense, torch.tensor([0, 1, 2, 3])).backward()
+    torch.testing.assert_close(v, v_dense)
+    for g, p in zip(grads, net.parameters(), strict=True):
+        torch.testing.assert_close(g, p.grad)
