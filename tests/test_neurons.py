@@ -36,9 +36,10 @@ def test_lif_subtract_hand_trace():
 def test_lif_zero_reset_hand_trace():
     lif = ts.LIF(beta=0.9, reset="zero").double()
     spikes, _ = lif(_seq(X5))
-    # U: 0.6, 1.14 (fire), (1.026 + 0.6) * 0 = 0, 0, 1.2 (fire): snnTorch zeroes the whole step
+    # U: 0.6, 1.14 (fire), 0.9 * 1.14 * 0 + 0.6 = 0.6, 0.54, 0.486 + 1.2 = 1.686 (fire):
+    # snnTorch 1.0 zeroes the old membrane and keeps the new input
     assert _flat(spikes) == [0, 1, 0, 0, 1]
-    assert _flat(_membrane(lif, _seq(X5))) == [0.6, 1.14, 0.0, 0.0, 1.2]
+    assert _flat(_membrane(lif, _seq(X5))) == [0.6, 1.14, 0.6, 0.54, 1.686]
 
 
 def test_lif_no_reset_hand_trace():
@@ -57,8 +58,10 @@ def _snntorch_input_grad(xs, w, beta, v_th, reset, alpha=2.0):
     """dL/dx for L = sum(w * z), by the snnTorch recursion written out with Python floats."""
     u, fired_prev, us, resets = 0.0, 0.0, [], []
     for x in xs:
-        base = beta * u + x
-        u = base - fired_prev * v_th if reset == "subtract" else base * (1 - fired_prev)
+        if reset == "subtract":
+            u = beta * u + x - fired_prev * v_th
+        else:
+            u = beta * u * (1 - fired_prev) + x
         resets.append(fired_prev)
         us.append(u)
         fired_prev = float(u > v_th)
@@ -66,9 +69,8 @@ def _snntorch_input_grad(xs, w, beta, v_th, reset, alpha=2.0):
     for t in reversed(range(len(xs))):
         sg = alpha / 2 / (1 + (math.pi / 2 * alpha * (us[t] - v_th)) ** 2)
         g_u = w[t] * sg + g_next
-        keep = 1.0 if reset == "subtract" else 1 - resets[t]
-        grads[t] = g_u * keep
-        g_next = g_u * beta * keep
+        grads[t] = g_u
+        g_next = g_u * beta * (1.0 if reset == "subtract" else 1 - resets[t])
     return grads
 
 
@@ -227,3 +229,27 @@ def test_learned_parameters_receive_gradients():
     spikes.sum().backward()
     assert lif.beta.grad is not None and lif.beta.grad.abs() > 0
     assert lif.v_th.grad is not None and lif.v_th.grad.abs() > 0
+
+
+def _snntorch_reference():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "snntorch_leaky_reference.json"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_lif_reproduces_recorded_snntorch_leaky(index):
+    """Spikes, membrane and input gradient recorded from snnTorch 1.0 itself (no dependency)."""
+    ref = _snntorch_reference()
+    entry = ref["entries"][index]
+    xs = torch.tensor(ref["input"], dtype=torch.float32).requires_grad_()
+    w = torch.tensor(ref["loss_weights"], dtype=torch.float32)
+    lif = ts.LIF(beta=entry["settings"]["beta"], v_th=entry["threshold"], reset=entry["reset"])
+    spikes, _ = lif(xs)
+    (spikes * w).sum().backward()
+    assert spikes.tolist() == entry["spikes"]
+    assert spikes.sum() > 2
+    torch.testing.assert_close(_membrane(lif, xs.detach()), torch.tensor(entry["mem"]))
+    torch.testing.assert_close(xs.grad, torch.tensor(entry["grad_input"]))

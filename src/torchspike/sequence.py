@@ -92,8 +92,8 @@ class _LIFSequence(torch.autograd.Function):
                     vt.add_(z, alpha=-th)
                 else:
                     vt.addcmul_(z, v_th, value=-1)
-            elif reset == "zero":
-                vt.addcmul_(vt, z, value=-1)
+            elif reset == "zero":  # beta * v * (1 - z) + x
+                vt.addcmul_(v, z * beta, value=-1)
             z = zs[t]
             torch.gt(vt, v_th, out=z)  # fire
             v = vt
@@ -123,13 +123,16 @@ class _LIFSequence(torch.autograd.Function):
         if reset == "zero" or (need_th and reset == "subtract"):
             fired = zs if zs is not None else (vs > v_th).to(vs.dtype)
             reset_in = torch.cat([(v0 > v_th).to(vs.dtype).unsqueeze(0), fired[:-1]])  # R[t]
-        if reset == "zero":
-            g = g.mul_(1 - reset_in)
         g_x = g if need_x else None
-        g_v0 = (g[0] * beta) if need_v0 else None
+        keep = (1 - reset_in) if reset == "zero" else None  # the zero reset cuts U[t-1]
+        g_v0 = None
+        if need_v0:
+            g_v0 = g[0] * beta if keep is None else g[0] * beta * keep[0]
         g_beta = None
         if need_beta:
             v_prev = torch.cat([v0.unsqueeze(0), vs[:-1]])
+            if keep is not None:
+                v_prev = v_prev * keep
             g_beta = (g * v_prev).sum_to_size(beta.shape)
         if need_th and reset == "subtract":
             g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)

@@ -3,8 +3,9 @@
     U[t] = beta * U[t-1] + x[t] - v_th * R[t],   R[t] = H(U[t-1] - v_th)  (detached)
     z[t] = H(U[t] - v_th)                          (strict >, surrogate gradient)
 
-``reset="zero"`` gives ``U[t] = (beta * U[t-1] + x[t]) * (1 - R[t])`` and ``"none"`` drops the
-reset term. The state holds ``U`` before its own reset, which is applied at the next step.
+``reset="zero"`` gives ``U[t] = beta * U[t-1] * (1 - R[t]) + x[t]`` (the old membrane is zeroed,
+the new input kept, as snnTorch 1.0 computes it) and ``"none"`` drops the reset term. The state
+holds ``U`` before its own reset, which is applied at the next step.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ def lif_step(
 ) -> tuple[Tensor, LIFState]:
     """One step of the recursion in the module docstring (the reference maths)."""
     fired = (state.v > v_th).to(x.dtype)
-    v = beta * state.v + x
-    if reset == "subtract":
-        v = v - fired * v_th
-    elif reset == "zero":
-        v = v * (1 - fired)
+    if reset == "zero":
+        v = beta * state.v * (1 - fired) + x
+    else:
+        v = beta * state.v + x
+        if reset == "subtract":
+            v = v - fired * v_th
     return spike_fn(v - v_th), LIFState(v)
 
 
