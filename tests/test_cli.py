@@ -105,3 +105,17 @@ def test_python_dash_m_and_errors(tmp_path):
         text=True,
     )
     assert done.returncode == 2 and "no config.json" in done.stderr
+
+
+def test_export_nir(tmp_path):
+    nir = pytest.importorskip("nir")
+    run = tmp_path / "run"
+    base = Config(dataset="digits", hidden=[16], steps=4, epochs=1, out=str(run))
+    fit(base, log=lambda _: None)
+    out = tmp_path / "model.nir"
+    with pytest.warns(UserWarning, match="subtract"):
+        assert cli.main(["export", str(run), "--format", "nir", str(out)]) == 0
+    graph = nir.read(out)
+    assert graph.metadata["dt"] == pytest.approx(1e-3)
+    assert cli.main(["export", str(run), str(tmp_path / "strict.nir"), "--strict"]) == 2
+    assert not (tmp_path / "strict.nir").exists()

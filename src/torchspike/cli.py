@@ -88,6 +88,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    if importlib.util.find_spec("nir") is None:
+        raise ValueError("export --format nir needs the nir extra: pip install 'torchspike[nir]'")
+    from .nir import export_run
+
+    export_run(args.run, args.output, dt=args.dt, strict=args.strict)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="torchspike", description=__doc__)
     parser.add_argument("--version", action="version", version=f"torchspike {__version__}")
@@ -102,12 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run directory")
     p.add_argument("--out", default=None, help="folder for the PNGs (default: the run directory)")
     p.add_argument("--samples", type=int, default=4, help="test samples in rasters and traces")
+    p = sub.add_parser("export", help="export a trained run to another format")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--format", default="nir", choices=["nir"])
+    p.add_argument("output", help="output file, e.g. model.nir")
+    p.add_argument("--dt", type=float, default=1e-3, help="time step recorded in the graph (s)")
+    p.add_argument("--strict", action="store_true", help="refuse where the export is inexact")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    commands = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+    commands = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "export": cmd_export}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError) as err:
