@@ -119,3 +119,20 @@ def test_export_nir(tmp_path):
     assert graph.metadata["dt"] == pytest.approx(1e-3)
     assert cli.main(["export", str(run), str(tmp_path / "strict.nir"), "--strict"]) == 2
     assert not (tmp_path / "strict.nir").exists()
+
+
+@pytest.mark.parametrize("loss", ["ttfs", "max-voltage"])
+def test_eventprop_method_end_to_end(tmp_path, loss):
+    run = tmp_path / "ep"
+    args = ["train", "--method", "eventprop", "--dataset", "digits", "--hidden", "16"]
+    args += ["--loss", loss, "--epochs", "1", "--batch-size", "128", "--out", str(run)]
+    assert cli.main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["method"] == "eventprop" and config["extra"]["tau_syn"] == 5e-3
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert cli.main(["eval", str(run)]) == 0
+    assert cli.main(["plot", str(run)]) == 0
+    assert (run / "raster.png").exists()
+    assert cli.main([*args[:-1], str(run), "--epochs", "2", "--resume"]) == 0
+    assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 2

@@ -10,36 +10,60 @@ from pathlib import Path
 from . import data, surrogate
 from ._version import __version__
 from .config import Config
+from .methods import EVENTPROP_LOSSES, METHODS
 
 
 def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a network and write a run directory")
     d = Config()
-    p.add_argument("--method", default=d.method, choices=["bptt"])
+    p.add_argument("--method", default=d.method, choices=list(METHODS))
     p.add_argument("--dataset", default=d.dataset, choices=list(data.DATASETS))
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist/, ...)")
     p.add_argument("--arch", default=d.arch, choices=["fc", "conv"])
-    p.add_argument("--hidden", type=int, nargs="*", default=d.hidden, help="hidden layer sizes")
+    p.add_argument(
+        "--hidden", type=int, nargs="*", default=None, help="hidden sizes (eventprop: 0 = none)"
+    )
     p.add_argument("--channels", type=int, nargs="*", default=d.channels, help="conv channels")
     p.add_argument("--neuron", default=d.neuron, choices=["lif", "if"], help="hidden neurons")
     p.add_argument("--readout", default=d.readout, choices=["lif", "li"])
-    p.add_argument("--loss", default=d.loss, choices=["ce-membrane", "ce-count", "mse-count"])
+    p.add_argument(
+        "--loss",
+        default=None,
+        choices=["ce-membrane", "ce-count", "mse-count", *EVENTPROP_LOSSES],
+        help="bptt: ce-membrane (default), ce-count, mse-count; "
+        "eventprop: max-voltage (default), ttfs, sum, sum_exp",
+    )
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--beta", type=float, default=d.beta)
-    p.add_argument(
-        "--encoding", default=d.encoding, choices=["direct", "rate", "latency", "binary-time"]
-    )
+    p.add_argument("--encoding", default=None, choices=["direct", "rate", "latency", "binary-time"])
     p.add_argument("--surrogate", default=d.surrogate, choices=list(surrogate.NAMES))
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=float, default=None, help="default 2e-3 (eventprop 5e-3)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--schedule", default=d.schedule, choices=["none", "cosine"])
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu or cuda")
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<method>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    ep = p.add_argument_group("eventprop (times in seconds)")
+    ep.add_argument("--tau-mem", type=float, default=20e-3)
+    ep.add_argument("--tau-syn", type=float, default=5e-3)
+    ep.add_argument("--dt", type=float, default=1e-3)
+    ep.add_argument("--duration", type=float, default=20e-3, help="simulated time per sample")
+    ep.add_argument("--recurrent", action="store_true", help="recurrent hidden layers")
+    ep.add_argument("--bias-spike", action="store_true", help="add an always-on input spike")
+    st = p.add_argument_group("stdp")
+    st.add_argument("--n-neurons", type=int, default=100, help="excitatory neurons")
+
+
+# per-method defaults of the options whose meaning depends on the method
+DEFAULTS = {
+    "bptt": {"loss": "ce-membrane", "encoding": "direct", "hidden": [1000], "lr": 2e-3},
+    "eventprop": {"loss": "max-voltage", "encoding": "latency", "hidden": [350], "lr": 5e-3},
+    "stdp": {"loss": "none", "encoding": "rate", "hidden": [], "lr": 0.0},
+}
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -47,6 +71,21 @@ def _config(args: argparse.Namespace) -> Config:
         f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
     }
     values["out"] = args.out or f"runs/{args.dataset}-{args.method}"
+    for key, default in DEFAULTS[args.method].items():
+        if values[key] is None:
+            values[key] = default
+    if args.method == "eventprop":
+        values["hidden"] = [h for h in values["hidden"] if h != 0]
+        values["extra"] = {
+            "tau_mem": args.tau_mem,
+            "tau_syn": args.tau_syn,
+            "dt": args.dt,
+            "duration": args.duration,
+            "recurrent": args.recurrent,
+            "bias_spike": args.bias_spike,
+        }
+    if args.method == "stdp":
+        values["extra"] = {"n_neurons": args.n_neurons}
     cfg = Config(**values)
     if args.resume and Path(cfg.out, "config.json").exists():
         from . import checkpoint

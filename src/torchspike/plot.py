@@ -117,9 +117,10 @@ def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int
     records = method.trace(model, x, cfg)
     written.append(rasters(records, samples, out / "raster.png"))
     last = records[list(records)[-1]]
-    v = last.get("v", last["out"])
-    spikes = None if "v" not in last or last["out"] is v else (v > method.threshold(model))
-    written.append(membrane(v, spikes, method.threshold(model), y, out / "membrane.png"))
+    if "v" in last:  # output membrane traces, when the output layer has a membrane
+        v, v_th = last["v"], method.threshold(model)
+        spikes = None if last["out"] is v or v_th is None else v > v_th
+        written.append(membrane(v, spikes, v_th, y, out / "membrane.png"))
     _, matrix = evaluate_run(run_dir, echo=False)
     written.append(confusion(matrix, out / "confusion.png"))
     return written

@@ -19,8 +19,8 @@ from torch import Tensor, nn
 
 from . import checkpoint as ckpt
 from . import data, distributed
-from .bptt import BPTT
 from .config import Config
+from .methods import method_for
 
 CHECKPOINT, WEIGHTS, METRICS, CONFIG = (
     "checkpoint.pt",
@@ -28,13 +28,6 @@ CHECKPOINT, WEIGHTS, METRICS, CONFIG = (
     "metrics.json",
     "config.json",
 )
-
-
-def method_for(name: str) -> Any:
-    """The object that builds, runs and scores models of a training method."""
-    if name == "bptt":
-        return BPTT()
-    raise ValueError(f"method must be one of ('bptt',), got {name!r}")
 
 
 class Interrupted(Exception):

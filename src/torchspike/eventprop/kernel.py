@@ -1,0 +1,108 @@
+"""Sub-step CubaLIF response and the sparse input projection shared by the EventProp layers.
+
+A unit current jump ``delta`` seconds before the end of a step leaves, at the end of that step,
+current ``A(delta) = exp(-delta / tau_syn)`` and membrane ``K(delta)``, the exact CubaLIF response.
+Both come from :func:`~torchspike.neurons.cuba_coefficients` (``A(dt) = alpha``, ``K(dt) = kappa``),
+so the grid step and the sub-step offsets share one definition of the maths.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..neurons.cuba import cuba_coefficients
+
+
+class Kernel:
+    """``(alpha, beta, kappa)`` of one step of ``dt`` and the sub-step response ``A``, ``K``."""
+
+    def __init__(self, tau_mem: float, tau_syn: float, dt: float):
+        self.alpha, self.beta, self.kappa = cuba_coefficients(tau_mem, tau_syn, dt)
+        self.tau_mem, self.tau_syn, self.dt = float(tau_mem), float(tau_syn), float(dt)
+        self.equal = math.isclose(tau_syn, tau_mem, rel_tol=1e-9)
+
+    def __repr__(self) -> str:
+        return f"Kernel(tau_mem={self.tau_mem:g}, tau_syn={self.tau_syn:g}, dt={self.dt:g})"
+
+    def __call__(self, delta: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(A, K, dA/ddelta, dK/ddelta)`` at offsets ``delta`` in ``[0, dt]``."""
+        r = delta / self.dt
+        log_a, log_b = math.log(self.alpha), math.log(self.beta)
+        a = torch.exp(r * log_a)
+        b = torch.exp(r * log_b)
+        da = a * (log_a / self.dt)
+        if self.equal:  # K = r kappa beta^(r-1) = (delta / tau) exp(-delta / tau)
+            k = r * b * (self.kappa / self.beta)
+            dk = b * (self.kappa / self.beta) * (1 + r * log_b) / self.dt
+        else:  # K = c (A - B) with c = kappa / (alpha - beta) = tau_syn / (tau_syn - tau_mem)
+            c = self.kappa / (self.alpha - self.beta)
+            k = c * (a - b)
+            dk = c * (a * log_a - b * log_b) / self.dt
+        return a, k, da, dk
+
+
+def offset(times: Tensor, step: Tensor, dt: float) -> Tensor:
+    """``delta = (k + 1) dt - t``: how long before the end of its step ``k`` each event comes."""
+    return (step + 1).to(times.dtype) * dt - times
+
+
+def dense_is_cheaper(events: int, batch: int, n_in: int) -> bool:
+    """Scatter into a dense ``[B, N_in]`` matrix and matmul once the events fill 1/64 of it: on CPU
+    ``index_add_`` of gathered rows loses to a dense matmul well before the matrix fills up."""
+    return 64 * events >= batch * n_in
+
+
+def project(
+    w_t: Tensor, batch: Tensor, unit: Tensor, a: Tensor, k: Tensor, n_batch: int
+) -> tuple[Tensor, Tensor]:
+    """Current and membrane jumps ``[B, N]`` of events ``(batch, unit)`` with coefficients
+    ``a``, ``k``: ``di[b] = sum_e w_t[unit_e] a_e`` over the events of sample ``b``
+    (``w_t`` is ``[N_in, N]``)."""
+    n_in, n = w_t.shape
+    if dense_is_cheaper(len(unit), n_batch, n_in):
+        coef = w_t.new_zeros(2, n_batch, n_in)
+        coef[0].index_put_((batch, unit), a, accumulate=True)
+        coef[1].index_put_((batch, unit), k, accumulate=True)
+        out = coef @ w_t
+        return out[0], out[1]
+    rows = w_t[unit]
+    di = w_t.new_zeros(n_batch, n).index_add_(0, batch, rows * a[:, None])
+    dv = w_t.new_zeros(n_batch, n).index_add_(0, batch, rows * k[:, None])
+    return di, dv
+
+
+def project_backward(
+    w_t: Tensor,
+    batch: Tensor,
+    unit: Tensor,
+    coefs: tuple[Tensor, Tensor, Tensor, Tensor],
+    lam_i: Tensor,
+    lam_v: Tensor,
+    grad_w_t: Tensor | None,
+    need_delta: bool,
+) -> Tensor | None:
+    """Adjoint of :func:`project`: adds ``dL/dw_t`` into ``grad_w_t`` and returns ``dL/ddelta``
+    per event (``None`` unless ``need_delta``), given the adjoints ``lam_i``, ``lam_v`` ``[B, N]``
+    of the jumps."""
+    a, k, da, dk = coefs
+    n_in = w_t.shape[0]
+    if dense_is_cheaper(len(unit), lam_i.shape[0], n_in):
+        if grad_w_t is not None:
+            coef = lam_i.new_zeros(2, lam_i.shape[0], n_in)
+            coef[0].index_put_((batch, unit), a, accumulate=True)
+            coef[1].index_put_((batch, unit), k, accumulate=True)
+            grad_w_t.add_(coef[0].t() @ lam_i).add_(coef[1].t() @ lam_v)
+        if not need_delta:
+            return None
+        w = w_t.t()
+        return da * (lam_i @ w)[batch, unit] + dk * (lam_v @ w)[batch, unit]
+    li, lv = lam_i[batch], lam_v[batch]
+    if grad_w_t is not None:
+        grad_w_t.index_add_(0, unit, li * a[:, None] + lv * k[:, None])
+    if not need_delta:
+        return None
+    rows = w_t[unit]
+    return da * (li * rows).sum(1) + dk * (lv * rows).sum(1)

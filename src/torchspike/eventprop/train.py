@@ -1,0 +1,267 @@
+"""Training EventProp networks: the entry point of ``torchspike train --method eventprop``.
+
+``fit(config, train=(x, y), val=(x, y))`` builds the network with :func:`build_model`, encodes
+each batch with :func:`encode` and trains it with Adam; :func:`evaluate` gives the accuracy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import _checks as check
+from .. import encode as enc
+from .layers import LIFLayer, LIReadout
+from .losses import LOSSES, READOUT, first_spike_loss, predict, voltage_ce
+from .spikes import Spikes, first_spike_times, from_times
+
+ENCODINGS = ("latency", "binary-time")
+
+
+@dataclass
+class Config:
+    """Options of an EventProp run (times in seconds); ``Config.from_dict`` takes the CLI's dict.
+
+    ``init``: ``(mean, std)`` of each feed-forward weight matrix, input side first (``None``: the
+    layers' defaults). Latency code: ``t = t_start + (1 - x) (t_end - t_start)`` for
+    ``x > latency_threshold`` (default window ``[2 dt, duration - 2 dt]``). Binary code: ink
+    (``x > 0.5``) at ``binary_t_min``, background at ``binary_t_max``. ``bias_spike`` adds one
+    input that always fires at the start of the code window.
+    """
+
+    encoding: str = "latency"
+    hidden: tuple[int, ...] = (350,)
+    recurrent: bool = False
+    loss: str = "max-voltage"
+    tau_mem: float = 20e-3
+    tau_syn: float = 5e-3
+    dt: float = 1e-3
+    duration: float = 20e-3
+    v_th: float = 1.0
+    latency_start: float | None = None
+    latency_end: float | None = None
+    latency_threshold: float = 0.0
+    binary_t_min: float = 2e-3
+    binary_t_max: float = 12e-3
+    bias_spike: bool = False
+    init: tuple[tuple[float, float], ...] | None = None
+    rec_std: float | None = None
+    xi: float = 0.4
+    alpha: float = 0.01
+    beta: float = 2.0
+    rescue_silent: float = 0.0
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 5e-3
+    lr_decay: float = 0.95
+    optimizer: str = "adam"
+    input_dropout: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any] | Config) -> Config:
+        if isinstance(options, Config):
+            return options
+        opts = {k.replace("-", "_"): v for k, v in options.items()}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(opts) - names)
+        if unknown:
+            raise ValueError(f"unknown eventprop options {unknown}; known: {sorted(names)}")
+        hidden = opts.get("hidden", cls.hidden)
+        hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
+        opts["hidden"] = tuple(h for h in hidden if h != 0)
+        if opts.get("init") is not None:
+            opts["init"] = tuple(tuple(pair) for pair in opts["init"])
+        return cls(**opts).check()
+
+    def check(self) -> Config:
+        check.choice(self.encoding, ENCODINGS, "encoding")
+        check.choice(self.loss, LOSSES, "loss")
+        check.choice(self.optimizer, ("adam", "sgd"), "optimizer")
+        for name in ("tau_mem", "tau_syn", "dt", "duration", "v_th", "lr"):
+            check.positive(getattr(self, name), name)
+        for h in self.hidden:
+            check.positive_int(h, "hidden")
+        check.positive_int(self.epochs, "epochs")
+        check.positive_int(self.batch_size, "batch_size")
+        if self.rescue_silent < 0:
+            raise ValueError(f"rescue_silent must be >= 0, got {self.rescue_silent!r}")
+        if not 0 <= self.input_dropout < 1:
+            raise ValueError(f"input_dropout must be in [0, 1), got {self.input_dropout!r}")
+        if self.recurrent and not self.hidden:
+            raise ValueError("recurrent=True needs a hidden layer, got hidden=()")
+        if self.init is not None and len(self.init) != len(self.hidden) + 1:
+            raise ValueError(
+                f"init must give (mean, std) for {len(self.hidden) + 1} weight matrices, "
+                f"got {len(self.init)}"
+            )
+        if self.window()[1] > self.duration:
+            raise ValueError(f"the input code ends after duration={self.duration!r}")
+        return self
+
+    @property
+    def steps(self) -> int:
+        return max(1, round(self.duration / self.dt))
+
+    def window(self) -> tuple[float, float]:
+        """Earliest and latest input spike time of the code."""
+        if self.encoding == "binary-time":
+            return self.binary_t_min, self.binary_t_max
+        start = 2 * self.dt if self.latency_start is None else self.latency_start
+        end = self.duration - 2 * self.dt if self.latency_end is None else self.latency_end
+        return start, end
+
+
+def encode(x: Tensor, config: Config, *, generator: torch.Generator | None = None) -> Spikes:
+    """Input spikes of a batch ``x`` ``[B, ...]`` in [0, 1]; with a ``generator``, inputs are
+    dropped with probability ``config.input_dropout`` (training)."""
+    x = x.flatten(1)
+    start, end = config.window()
+    if config.encoding == "binary-time":
+        times = enc.binary_times(x, config.binary_t_min, config.binary_t_max)
+    else:
+        times = start + enc.latency_times(x, end - start, threshold=config.latency_threshold)
+    if config.bias_spike:
+        times = torch.cat([times.new_full((len(x), 1), start), times], 1)
+    if generator is not None and config.input_dropout > 0:
+        drop = torch.rand(times.shape, generator=generator) < config.input_dropout
+        times = times.masked_fill(drop.to(times.device), math.inf)
+    return from_times(times, steps=config.steps, dt=config.dt)
+
+
+def build_model(config: Config | dict, n_in: int, n_classes: int) -> nn.Sequential:
+    """``LIFLayer`` per hidden size, then a spiking ``LIFLayer`` (``ttfs``) or an ``LIReadout``."""
+    config = Config.from_dict(config)
+    common = dict(tau_mem=config.tau_mem, tau_syn=config.tau_syn, dt=config.dt)
+    sizes = [n_in, *config.hidden, n_classes]
+    init = config.init or ((None, None),) * (len(sizes) - 1)
+    layers: list[nn.Module] = []
+    pairs = zip(sizes[:-2], sizes[1:-1], strict=True)
+    for (n_a, n_b), (mean, std) in zip(pairs, init[:-1], strict=True):
+        layers.append(
+            LIFLayer(
+                n_a,
+                n_b,
+                recurrent=config.recurrent,
+                v_th=config.v_th,
+                init_mean=mean,
+                init_std=std,
+                rec_std=config.rec_std,
+                **common,
+            )
+        )
+    mean, std = init[-1]
+    if config.loss == "ttfs":
+        out = LIFLayer(
+            sizes[-2], n_classes, v_th=config.v_th, init_mean=mean, init_std=std, **common
+        )
+    else:
+        out = LIReadout(
+            sizes[-2],
+            n_classes,
+            readout=READOUT[config.loss],
+            init_mean=mean,
+            init_std=std,
+            **common,
+        )
+    return nn.Sequential(*layers, out)
+
+
+def n_inputs(x: Tensor, config: Config) -> int:
+    return x[0].numel() + int(config.bias_spike)
+
+
+def loss_fn(output: Spikes | Tensor, y: Tensor, config: Config) -> Tensor:
+    if config.loss == "ttfs":
+        return first_spike_loss(
+            output, y, tau_syn=config.tau_syn, xi=config.xi, alpha=config.alpha, beta=config.beta
+        )
+    return voltage_ce(output, y)
+
+
+@torch.no_grad()
+def _rescue_silent(layer: nn.Module, out: Spikes, amount: float) -> None:
+    silent = (first_spike_times(out) >= out.duration).any(0)
+    layer.weight[silent] += amount
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, x: Tensor, y: Tensor, config: Config | dict, batch_size: int = 1000
+) -> float:
+    """Accuracy of ``model`` on ``(x, y)``."""
+    config = Config.from_dict(config)
+    device = next(model.parameters()).device
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        out = model(encode(x[i : i + batch_size].to(device), config))
+        correct += int((predict(out, config.loss) == y[i : i + batch_size].to(device)).sum())
+    return correct / max(1, len(x))
+
+
+def fit(
+    config: Config | dict,
+    train: tuple[Tensor, Tensor],
+    val: tuple[Tensor, Tensor] | None = None,
+    *,
+    model: nn.Module | None = None,
+    n_classes: int | None = None,
+    device: str | torch.device = "cpu",
+    log: Callable[[dict[str, Any]], None] | None = print,
+) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """Train on ``train`` for ``config.epochs``; returns ``(model, history)``, one dict per epoch
+    with ``epoch``, ``loss``, ``train_acc``, ``val_acc`` (if ``val``), ``seconds``, ``lr``."""
+    config = Config.from_dict(config)
+    x, y = train
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    n_classes = int(y.max()) + 1 if n_classes is None else n_classes
+    if model is None:
+        model = build_model(config, n_inputs(x, config), n_classes)
+    model = model.to(device)
+    if config.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=config.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
+    history: list[dict[str, Any]] = []
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x), generator=generator)
+        total, correct, seen = 0.0, 0, 0
+        for i in range(0, len(x), config.batch_size):
+            idx = order[i : i + config.batch_size]
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            out = model(encode(xb, config, generator=generator))
+            loss = loss_fn(out, yb, config)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if config.loss == "ttfs" and config.rescue_silent > 0:
+                _rescue_silent(model[-1], out, config.rescue_silent)
+            total += loss.item() * len(idx)
+            correct += int((predict(out, config.loss) == yb).sum())
+            seen += len(idx)
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": total / seen,
+            "train_acc": correct / seen,
+            "lr": sched.get_last_lr()[0],
+        }
+        sched.step()
+        if val is not None:
+            model.eval()
+            record["val_acc"] = evaluate(model, *val, config)
+        record["seconds"] = time.perf_counter() - start
+        history.append(record)
+        if log is not None:
+            log(record)
+    return model, history
