@@ -136,3 +136,23 @@ def test_eventprop_method_end_to_end(tmp_path, loss):
     assert (run / "raster.png").exists()
     assert cli.main([*args[:-1], str(run), "--epochs", "2", "--resume"]) == 0
     assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 2
+
+
+def test_stdp_method_end_to_end(tmp_path, capsys):
+    run = tmp_path / "stdp"
+    args = ["train", "--method", "stdp", "--dataset", "digits", "--n-neurons", "10"]
+    args += ["--synapse", "current", "--epochs", "1", "--out", str(run)]
+    assert cli.main(args) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["method"] == "stdp" and config["extra"]["n_neurons"] == 10
+    assert config["batch_size"] == 64
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0.2 < metrics["test_accuracy"] <= 1.0  # chance is 0.1
+    capsys.readouterr()
+    assert cli.main(["eval", str(run)]) == 0
+    assert f"{metrics['test_accuracy']:.4f} (proportion vote)" in capsys.readouterr().out
+    assert cli.main(["plot", str(run)]) == 0
+    for name in ("receptive_fields", "assignments", "accuracy"):
+        assert (run / f"{name}.png").stat().st_size > 3000
+    assert cli.main([*args[:-4], "--epochs", "2", "--out", str(run), "--resume"]) == 0
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2

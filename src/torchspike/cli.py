@@ -39,7 +39,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--surrogate", default=d.surrogate, choices=list(surrogate.NAMES))
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--batch-size", type=int, default=None, help="default 128 (stdp 64)")
     p.add_argument("--lr", type=float, default=None, help="default 2e-3 (eventprop 5e-3)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--schedule", default=d.schedule, choices=["none", "cosine"])
@@ -56,13 +56,18 @@ def _train_parser(sub) -> None:
     ep.add_argument("--bias-spike", action="store_true", help="add an always-on input spike")
     st = p.add_argument_group("stdp")
     st.add_argument("--n-neurons", type=int, default=100, help="excitatory neurons")
+    st.add_argument(
+        "--label-images", type=int, default=0, help="frozen labelling pass (0: last window)"
+    )
+    st.add_argument("--synapse", default="conductance", choices=["conductance", "current"])
 
 
 # per-method defaults of the options whose meaning depends on the method
 DEFAULTS = {
     "bptt": {"loss": "ce-membrane", "encoding": "direct", "hidden": [1000], "lr": 2e-3},
     "eventprop": {"loss": "max-voltage", "encoding": "latency", "hidden": [350], "lr": 5e-3},
-    "stdp": {"loss": "none", "encoding": "rate", "hidden": [], "lr": 0.0},
+    # 64 images at once: the measured speed/accuracy point of bench/RESULTS_stdp.md
+    "stdp": {"loss": "none", "encoding": "rate", "hidden": [], "lr": 0.0, "batch_size": 64},
 }
 
 
@@ -71,7 +76,7 @@ def _config(args: argparse.Namespace) -> Config:
         f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
     }
     values["out"] = args.out or f"runs/{args.dataset}-{args.method}"
-    for key, default in DEFAULTS[args.method].items():
+    for key, default in {"batch_size": 128, **DEFAULTS[args.method]}.items():
         if values[key] is None:
             values[key] = default
     if args.method == "eventprop":
@@ -85,7 +90,11 @@ def _config(args: argparse.Namespace) -> Config:
             "bias_spike": args.bias_spike,
         }
     if args.method == "stdp":
-        values["extra"] = {"n_neurons": args.n_neurons}
+        values["extra"] = {
+            "n_neurons": args.n_neurons,
+            "label_images": args.label_images,
+            "synapse": args.synapse,
+        }
     cfg = Config(**values)
     if args.resume and Path(cfg.out, "config.json").exists():
         from . import checkpoint
@@ -106,13 +115,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             raise ValueError(f"device {cfg.device!r} asked for, but CUDA is not available")
     try:
-        fit(cfg, resume=args.resume)
+        if cfg.method == "stdp":
+            from .stdp_app import fit_run
+
+            fit_run(cfg, resume=args.resume)
+        else:
+            fit(cfg, resume=args.resume)
     except Interrupted:
         return 130
     return 0
 
 
+def _method_of(run: str) -> str:
+    from . import checkpoint
+
+    path = Path(run, "config.json")
+    if not path.exists():
+        raise FileNotFoundError(f"no config.json in {run}: is it a torchspike run directory?")
+    return checkpoint.load_json(path).get("method", "bptt")
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    if _method_of(args.run) == "stdp":
+        from .stdp_app import evaluate_run as evaluate_stdp
+
+        evaluate_stdp(args.run, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
+        return 0
     from .evaluate import evaluate_run
 
     evaluate_run(args.run, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
@@ -120,9 +148,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plot import plot_run
+    if _method_of(args.run) == "stdp":
+        from .stdp_app import plot_run as plot_stdp
 
-    for path in plot_run(args.run, out=args.out, samples=args.samples):
+        paths = plot_stdp(args.run, Path(args.out or args.run))
+    else:
+        from .plot import plot_run
+
+        paths = plot_run(args.run, out=args.out, samples=args.samples)
+    for path in paths:
         print(path)
     return 0
 

@@ -1,0 +1,230 @@
+"""The Diehl & Cook (2015) network: Poisson inputs -> excitatory LIF <-> inhibitory LIF.
+
+Conductance-based neurons (mV, ms), one equation for both layers with their own constants:
+
+    tau dv/dt = (v_rest - v) + g_e (E_exc - v) + g_i (E_inh - v),   dg/dt = -g / tau_g
+
+with Euler steps for ``v`` and exact decays ``g *= exp(-dt / tau_g)``.
+
+An excitatory neuron fires when ``v > v_th_e + theta``; it resets to ``v_reset``, is held for
+``t_ref`` and cannot fire for ``t_lock``; in learning each spike adds ``theta_plus`` to
+``theta``. Input spikes add their weight to ``g_e`` of the excitatory layer, an excitatory spike
+adds ``w_ei`` to ``g_e`` of its inhibitory partner, and an inhibitory spike adds ``w_ie`` to
+``g_i`` of every other excitatory neuron. The ``"current"`` variant (BindsNET's) adds the same
+quantities straight to ``v`` (inhibition subtracts) and decays ``v`` exactly.
+
+Learning is the pre-and-post rule of :class:`torchspike.stdp.STDP` with nearest-spike traces
+and the slow post trace, clamped to ``[0, w_max]``. A batch simulates independent presentations
+with their own state; the weights and ``theta`` are shared, the weight updates of all samples are
+summed at every step, the weights are renormalised every ``steps // batch`` steps (as often as
+the batch's images shown one by one would be) and ``theta`` decays by the time they would take.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .. import _checks as check
+from .events import Events
+from .params import DiehlCookParams
+
+REFERENCE_INPUTS = 784
+
+
+class _Constants(NamedTuple):
+    """Per-population constants, ``[2, 1, 1]`` against the state ``[excitatory | inhibitory,
+    batch, neuron]``."""
+
+    v_rest: Tensor
+    v_reset: Tensor
+    e_exc: Tensor
+    e_inh: Tensor
+    k: Tensor  # dt / tau (conductance) or exp(-dt / tau) (current)
+    n_ref: Tensor  # steps the membrane is held after a spike
+    n_lock: Tensor  # steps before the neuron can fire again
+
+
+def _constants(p: DiehlCookParams, device: torch.device, dtype: torch.dtype) -> _Constants:
+    def col(e: float, i: float) -> Tensor:
+        return torch.tensor([e, i], device=device, dtype=dtype).view(2, 1, 1)
+
+    if p.synapse == "conductance":
+        k = col(p.dt / p.tau_e, p.dt / p.tau_i)
+    else:
+        k = col(math.exp(-p.dt / p.tau_e), math.exp(-p.dt / p.tau_i))
+    return _Constants(
+        col(p.v_rest_e, p.v_rest_i),
+        col(p.v_reset_e, p.v_reset_i),
+        col(p.e_exc_e, p.e_exc_i),
+        col(p.e_inh_e, p.e_inh_i),
+        k,
+        col(round(p.t_ref_e / p.dt), round(p.t_ref_i / p.dt)),
+        col(round(p.t_lock_e / p.dt), round(p.t_lock_i / p.dt)),
+    )
+
+
+def _one_spike(fired: Tensor, over: Tensor) -> Tensor:
+    """Keep, per sample, only the excitatory neuron furthest past its threshold."""
+    e = fired[0]
+    best = torch.where(e, over[0], -math.inf).argmax(1, keepdim=True)
+    keep = torch.zeros_like(e).scatter_(1, best, True).logical_and_(e)
+    return torch.stack([keep, fired[1]])
+
+
+class DiehlCook(nn.Module):
+    """The network of the module docstring with ``weight [n_neurons, n_inputs]`` (the plastic
+    input -> excitatory weights, one receptive field per row) and ``theta [n_neurons]``.
+
+    The weight parameters are for MNIST's 784 inputs. With other input sizes the weights count in
+    units of ``784 / n_inputs``: ``norm`` stays, and ``w_init``, ``w_max``, ``nu_pre`` and
+    ``nu_post`` are multiplied by ``784 / n_inputs``, so the rates, the input drive per neuron and
+    the relative plasticity stay the paper's.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_neurons: int = 100,
+        params: DiehlCookParams | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        check.positive_int(n_inputs, "n_inputs")
+        check.positive_int(n_neurons, "n_neurons")
+        self.params = DiehlCookParams() if params is None else params
+        self.unit = REFERENCE_INPUTS / n_inputs
+        w = torch.rand(n_neurons, n_inputs, generator=generator) + 0.01
+        w *= self.params.w_init * self.unit
+        self.register_buffer("weight", w)
+        self.register_buffer("theta", torch.full((n_neurons,), float(self.params.theta_init)))
+
+    @property
+    def n_neurons(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.weight.shape[1]
+
+    def extra_repr(self) -> str:
+        return f"n_inputs={self.n_inputs}, n_neurons={self.n_neurons}, {self.params.synapse}"
+
+    @torch.no_grad()
+    def normalize_(self) -> None:
+        """Scale each neuron's input weights to sum to ``params.norm``."""
+        total = self.weight.sum(1, keepdim=True).clamp_min(torch.finfo(self.weight.dtype).tiny)
+        self.weight.mul_(self.params.norm / total)
+
+    def rates(self, x: Tensor, intensity: Tensor | float) -> Tensor:
+        """Input rates in Hz: ``x [B, ...]`` in [0, 1] times ``rate_scale * intensity``
+        (``intensity`` a number or one per sample)."""
+        flat = x.reshape(x.shape[0], -1)
+        if flat.shape[1] != self.n_inputs:
+            raise ValueError(
+                f"x must have {self.n_inputs} inputs per sample, got shape {tuple(x.shape)}"
+            )
+        scale = (
+            torch.as_tensor(intensity, dtype=flat.dtype, device=flat.device)
+            * self.params.rate_scale
+        )
+        return flat * (scale.reshape(-1, 1) if scale.dim() else scale)
+
+    @torch.no_grad()
+    def present(
+        self, events: Events, batch: int, *, learn: bool, record: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Simulate one presentation of ``batch`` samples from a fresh state.
+
+        Returns the excitatory spike counts ``[batch, n_neurons]`` and, with ``record``, also the
+        excitatory spikes ``[T, batch, n_neurons]``. With ``learn`` the weights are updated by STDP
+        and kept normalised, and ``theta`` adapts.
+        """
+        p, n = self.params, self.n_neurons
+        if learn:
+            self.normalize_()
+        dtype, device = self.weight.dtype, self.weight.device
+        c = _constants(p, device, dtype)
+        steps, off = len(events.offsets) - 1, events.offsets
+        w = self.weight.t().contiguous()  # [n_inputs, n]: rows gathered per input event
+        v = c.v_rest.expand(2, batch, n).clone()  # [excitatory | inhibitory, batch, neuron]
+        ge, gi = torch.zeros_like(v), torch.zeros_like(v)
+        ge_e, ge_i, gi_e = ge[0], ge[1], gi[0]
+        since = torch.full_like(v, 1e9)  # steps since the last spike
+        th = torch.stack([p.v_th_e + self.theta, torch.full_like(self.theta, p.v_th_i)])[:, None]
+        counts = torch.zeros(batch, n, dtype=dtype, device=device)
+        conductance = p.synapse == "conductance"
+        d_ge, d_gi = math.exp(-p.dt / p.tau_ge), math.exp(-p.dt / p.tau_gi)
+        if learn:
+            d1, c_pre = math.exp(-p.dt / p.tau_post), p.dt / p.tau_pre
+            d2 = math.exp(-p.dt / p.tau_post2) if p.tau_post2 is not None else 1.0
+            post1, post2 = torch.zeros_like(counts), torch.zeros_like(counts)
+            last_pre = torch.full((batch, self.n_inputs), -math.inf, dtype=dtype, device=device)
+        zs = [] if record else None
+        renorm = max(1, steps // batch)  # as often as `batch` images shown one by one would
+        for t in range(steps):
+            if learn and t and t % renorm == 0:
+                w.mul_(p.norm / w.sum(0).clamp_min(1e-30))
+            # charge; a neuron within t_ref of its spike keeps its membrane
+            free = since >= c.n_ref
+            if conductance:
+                dv = torch.addcmul(c.v_rest, gi, c.e_inh).addcmul_(ge, c.e_exc)
+                dv.addcmul_(v, torch.add(ge, gi).add_(1.0), value=-1.0).mul_(c.k).mul_(free)
+                v.add_(dv)
+                ge.mul_(d_ge)
+                gi.mul_(d_gi)
+            else:
+                v.sub_(c.v_rest).mul_(c.k).add_(c.v_rest).addcmul_(ge.sub_(gi), free)
+                ge.zero_()
+                gi.zero_()
+            since += 1
+            if learn:
+                post1.mul_(d1)
+                post2.mul_(d2)
+            # fire and reset
+            fired = (v > th).logical_and_(since > c.n_lock)
+            z = _one_spike(fired, v - th) if p.one_spike else fired
+            if zs is not None:
+                zs.append(z[0].to(dtype))
+            if fired.any():
+                v = torch.where(fired, c.v_reset, v)
+                since.masked_fill_(fired, 0)
+                zf = z.to(dtype)
+                ze, zi = zf[0], zf[1]
+                counts.add_(ze)
+                ge_i.add_(ze, alpha=p.w_ei)
+                gi_e.add_(zi.sum(1, keepdim=True) - zi, alpha=p.w_ie)
+                if learn:
+                    rows = ze.any(1).nonzero().squeeze(1)
+                    if rows.numel():
+                        self._potentiate(w, ze, rows, last_pre, post2, t, c_pre)
+                        post1.masked_fill_(z[0], 1.0)
+                        post2.masked_fill_(z[0], 1.0)
+                        self.theta.add_(fired[0].sum(0), alpha=p.theta_plus)
+                        th[0, 0] = self.theta + p.v_th_e
+            # deliver this step's input spikes; depress their synapses by the post trace
+            lo, hi = off[t], off[t + 1]
+            if hi > lo:
+                b, i = events.sample[lo:hi], events.input[lo:hi]
+                ge_e.index_add_(0, b, w[i])
+                if learn:
+                    w.index_add_(0, i, post1[b], alpha=-p.nu_pre * self.unit)
+                    last_pre[b, i] = t
+        if learn:
+            self.weight.copy_(w.t().clamp_(0.0, p.w_max * self.unit))
+            self.normalize_()
+            self.theta.mul_(math.exp(-batch * (p.t_present + p.t_rest) / p.tau_theta))
+        if zs is not None:
+            return counts, torch.stack(zs)
+        return counts
+
+    def _potentiate(self, w, ze, rows, last_pre, post2, t: int, c_pre: float) -> None:
+        """LTP on post spikes: ``w += nu_post * x_pre (x) (z * post2)``, clamped."""
+        p = self.params
+        x_pre = torch.exp((last_pre[rows] - t) * c_pre)  # nearest-spike pre trace
+        ltp = ze[rows] * post2[rows] if p.tau_post2 is not None else ze[rows]
+        w.addmm_(x_pre.t(), ltp, alpha=p.nu_post * self.unit).clamp_(0.0, p.w_max * self.unit)
