@@ -114,3 +114,23 @@ def test_torch_compile_runs_lif_forward_and_backward():
     lif(ref_xs)[0].sum().backward()
     assert out.item() == lif(xs.detach())[0].sum().item()
     torch.testing.assert_close(xs.grad, ref_xs.grad)
+
+
+# torch.compile's own imports and tracing raise these torch-internal deprecation warnings
+@pytest.mark.filterwarnings("ignore:.*torch.jit.script_method. is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:.*should not be instantiated:DeprecationWarning")
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_compiled_kernels_equal_reference(reset):
+    torch.manual_seed(3)
+    lif = ts.LIF(0.9, reset=reset, compile=True, learn_beta=True)
+    xs = (torch.randn(12, 4, 6) * 0.8 + 0.4).requires_grad_()
+    w = torch.randn(12, 4, 6)
+    results = []
+    for run in (lif._run, lambda x, s: ts.run_steps(lif.step, x, s)):
+        z, state = run(xs, lif.initial_state(xs[0]))
+        loss = (z * w).sum() + state.v.square().sum()
+        results.append((z, *torch.autograd.grad(loss, [xs, lif.beta])))
+    (z_c, *g_c), (z_r, *g_r) = results
+    assert torch.equal(z_c, z_r) and 0 < z_c.mean() < 1
+    for a, b in zip(g_c, g_r, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import kernels
 from .sparse import maybe_sparse_linear
 from .surrogate import Surrogate
 
@@ -78,7 +79,7 @@ class _LIFSequence(torch.autograd.Function):
     """U[t] = beta U[t-1] + x[t] - reset term; z[t] = H(U[t] - v_th); see ``neurons.lif_step``."""
 
     @staticmethod
-    def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate):
+    def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate, compile: bool):
         shape = torch.broadcast_shapes(xs.shape, v0.shape)
         vs = torch.empty(shape, dtype=xs.dtype, device=xs.device)
         zs = torch.empty_like(vs)
@@ -97,7 +98,7 @@ class _LIFSequence(torch.autograd.Function):
             z = zs[t]
             torch.gt(vt, v_th, out=z)  # fire
             v = vt
-        ctx.reset, ctx.spike_fn = reset, spike_fn
+        ctx.reset, ctx.spike_fn, ctx.compile = reset, spike_fn, compile
         ctx.save_for_backward(vs, zs if reset == "zero" else None, v0, beta, v_th)
         ctx.set_materialize_grads(False)
         return zs, vs
@@ -109,7 +110,9 @@ class _LIFSequence(torch.autograd.Function):
         need_x, need_v0, need_beta, need_th = ctx.needs_input_grad[:4]
         b = _scalar(beta)
         carry = (1 - zs) * beta if reset == "zero" else None  # dU[t+1]/dU[t]
-        if g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
+        if g_spikes is not None and ctx.compile:  # dL/dz * dz/dU in one fused pass
+            g = kernels.get("direct_grad", True)(vs, v_th, g_spikes, ctx.spike_fn)
+        elif g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
             g = ctx.spike_fn.derivative_(vs - v_th).mul_(g_spikes)
         else:
             g = torch.zeros_like(vs)
@@ -136,14 +139,20 @@ class _LIFSequence(torch.autograd.Function):
             g_beta = (g * v_prev).sum_to_size(beta.shape)
         if need_th and reset == "subtract":
             g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
-        return g_x, g_v0, g_beta, g_th, None, None
+        return g_x, g_v0, g_beta, g_th, None, None, None
 
 
 def lif_sequence(
-    xs: Tensor, v0: Tensor, beta: Tensor, v_th: Tensor, reset: str, spike_fn: Surrogate
+    xs: Tensor,
+    v0: Tensor,
+    beta: Tensor,
+    v_th: Tensor,
+    reset: str,
+    spike_fn: Surrogate,
+    compile: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Fused LIF over ``[T, B, ...]``: returns ``(spikes, membrane)``; one autograd node.
 
     The membrane sequence is ``U[t]`` before each step's own reset (the state to carry on).
     """
-    return _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn)
+    return _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile)

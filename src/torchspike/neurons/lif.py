@@ -51,7 +51,8 @@ class LIF(Neuron):
     ``beta`` and ``v_th`` may be per-neuron tensors; ``learn_beta`` / ``learn_v_th`` make them
     ``nn.Parameter``s. A learned ``beta`` is used as ``beta.clamp(0, 1)``, as in snnTorch.
     ``output="membrane"`` returns ``U`` instead of the spikes (snnTorch's ``mem`` read-out; the
-    reset still acts, but no gradient flows through the output spikes).
+    reset still acts, but no gradient flows through the output spikes). ``compile=True`` runs
+    the fused kernel's elementwise pieces through ``torch.compile`` (see ``torchspike.kernels``).
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class LIF(Neuron):
         learn_beta: bool = False,
         learn_v_th: bool = False,
         output: str = "spikes",
+        compile: bool = False,
     ):
         super().__init__()
         if (beta is None) == (tau is None):
@@ -79,6 +81,7 @@ class LIF(Neuron):
         self.reset = check.choice(reset, RESETS, "reset")
         self.spike_fn = surrogate.get(spike_fn)
         self.output = check.choice(output, ("spikes", "membrane"), "output")
+        self.compile = bool(compile)
 
     def extra_repr(self) -> str:
         extra = "" if self.output == "spikes" else f", output={self.output!r}"
@@ -104,7 +107,7 @@ class LIF(Neuron):
 
     def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
-        spikes, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn)
+        spikes, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile)
         return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
 
 
