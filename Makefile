@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml requirements-torch.txt
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/torchspike train --dataset digits --method bptt
+	$(BIN)/torchspike train --dataset digits --method bptt --threads 1
 
 lint: install
 	$(BIN)/ruff check src tests bench
