@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--label-images", type=int, default=0)
     ap.add_argument("--param", action="append", default=[], help="NAME=VALUE override")
     ap.add_argument("--save", default="", help="write the final state here (safetensors)")
+    ap.add_argument("--resume", default="", help="start from this saved state (e.g. to relabel)")
     args = ap.parse_args()
     params = {}
     for item in args.param:
@@ -70,13 +71,18 @@ def main() -> None:
                 flush=True,
             )
 
+    state = None
+    if args.resume:
+        from torchspike.stdp import load_state
+
+        state, _ = load_state(args.resume)
     start = time.perf_counter()
-    result = fit(config, (x, y), (xt, yt), on_progress=progress)
+    result = fit(config, (x, y), (xt, yt), state=state, on_progress=progress)
     wall = time.perf_counter() - start
     if args.save:
-        from safetensors.torch import save_file
+        from torchspike.stdp import save_state
 
-        save_file({k: v.contiguous() for k, v in result.state.items()}, args.save)
+        save_state(args.save, result.state, config)
     history = result.state["history"].tolist()
     print(
         json.dumps(

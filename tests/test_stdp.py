@@ -445,3 +445,19 @@ def test_config_rejects_bad_values() -> None:
         STDPConfig(params={"dt": -1.0})
     with pytest.raises(ValueError, match="train x"):
         fit(STDPConfig(), (torch.full((4, 3), 2.0), torch.zeros(4, dtype=torch.long)))
+
+
+def test_save_figures_writes_the_three_plots(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    from torchspike.stdp.plot import field_grid, save_figures
+    from torchspike.stdp.state import new_state
+
+    state = new_state(tiny_config(n_neurons=5), (1, 8, 8), 10)
+    state["history"] = torch.tensor([[64.0, 0.5, 0.6, 9.0], [128.0, 0.6, 0.7, 8.0]])
+    state["assignment"] = torch.tensor([0, 1, -1, 3, 9])
+    grid = field_grid(state["weight"], (1, 8, 8))
+    assert grid.shape == (2 * 8, 3 * 8)  # 5 fields on a 3-column grid
+    torch.testing.assert_close(grid[8:16, 0:8], state["weight"][3].view(8, 8))
+    paths = save_figures(state, tmp_path)
+    assert [p.name for p in paths] == ["receptive_fields.png", "assignments.png", "accuracy.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)

@@ -6,6 +6,7 @@ each batch with :func:`encode` and trains it with Adam; :func:`evaluate` gives t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -57,6 +58,7 @@ class Config:
     alpha: float = 0.01
     beta: float = 2.0
     rescue_silent: float = 0.0
+    keep_best: bool = False
     epochs: int = 10
     batch_size: int = 32
     lr: float = 5e-3
@@ -215,9 +217,12 @@ def fit(
     n_classes: int | None = None,
     device: str | torch.device = "cpu",
     log: Callable[[dict[str, Any]], None] | None = print,
+    time_limit: float | None = None,
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Train on ``train`` for ``config.epochs``; returns ``(model, history)``, one dict per epoch
-    with ``epoch``, ``loss``, ``train_acc``, ``val_acc`` (if ``val``), ``seconds``, ``lr``."""
+    with ``epoch``, ``loss``, ``train_acc``, ``val_acc`` (if ``val``), ``seconds``, ``lr``.
+    ``log`` gets each epoch's dict as it ends; training stops after the epoch that passes
+    ``time_limit`` seconds."""
     config = Config.from_dict(config)
     x, y = train
     torch.manual_seed(config.seed)
@@ -232,6 +237,8 @@ def fit(
         opt = torch.optim.SGD(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
     history: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Tensor]] | None = None
+    began = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         model.train()
@@ -260,8 +267,14 @@ def fit(
         if val is not None:
             model.eval()
             record["val_acc"] = evaluate(model, *val, config)
+            if config.keep_best and (best is None or record["val_acc"] > best[0]):
+                best = (record["val_acc"], copy.deepcopy(model.state_dict()))
         record["seconds"] = time.perf_counter() - start
         history.append(record)
         if log is not None:
             log(record)
+        if time_limit is not None and time.perf_counter() - began > time_limit:
+            break
+    if best is not None:
+        model.load_state_dict(best[1])
     return model, history
