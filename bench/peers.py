@@ -57,6 +57,11 @@ DESCRIBE = {
 }
 
 
+def time_peer(python: list[str], peer: str, cfg: str, *args: str) -> list[str]:
+    """The command line of one `time_peer.py` child."""
+    return [*python, str(TIME_PEER), "--peer", peer, "--config", cfg, *args]
+
+
 # ---------------------------------------------------------------------------------------------
 # Equivalence check
 # ---------------------------------------------------------------------------------------------
@@ -233,20 +238,8 @@ def check_weights(
         if name == "floor":
             continue
         path_out = tmp / f"{name}.pt"
-        cmd = [
-            *python,
-            str(TIME_PEER),
-            "--peer",
-            name,
-            "--config",
-            cfg_name,
-            "--threads",
-            "1",
-            "--check",
-            str(path_in),
-            "--dump",
-            str(path_out),
-        ]
+        flags = ("--threads", "1", "--check", str(path_in), "--dump", str(path_out))
+        cmd = time_peer(python, name, cfg_name, *flags)
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             err = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -301,19 +294,8 @@ class Child:
     def __init__(self, name: str, python: list[str], cfg: str, threads: int, seed: int):
         self.name = name
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        cmd = [
-            *python,
-            str(TIME_PEER),
-            "--peer",
-            name,
-            "--config",
-            cfg,
-            "--threads",
-            str(threads),
-            "--seed",
-            str(seed),
-            "--serve",
-        ]
+        flags = ("--threads", str(threads), "--seed", str(seed), "--serve")
+        cmd = time_peer(python, name, cfg, *flags)
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
@@ -394,20 +376,8 @@ def time_config(cfg: str, contenders: dict[str, list[str]], args: argparse.Names
 
 
 def profile_torchspike(cfg: str, threads: int, out: Path) -> None:
-    cmd = [
-        sys.executable,
-        str(TIME_PEER),
-        "--peer",
-        "torchspike",
-        "--config",
-        cfg,
-        "--threads",
-        str(threads),
-        "--warmup",
-        "3",
-        "--profile",
-        "10",
-    ]
+    flags = ("--threads", str(threads), "--profile", "10")
+    cmd = time_peer([sys.executable], "torchspike", cfg, *flags)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     out.write_text(proc.stdout)
 
@@ -493,7 +463,7 @@ def check_table(checks: dict) -> list[str]:
                     f"{o['hidden']['parted']} ({o['hidden']['unexplained']}) of "
                     f"{o['hidden']['neurons']} / {o['out']['parted']} "
                     f"({o['out']['unexplained']}) of {o['out']['neurons']}; readout "
-                    f"max diff {r['readout_diff_oracle']:.0e}"
+                    f"rel diff {r['readout_diff_oracle']:.0e}"
                 )
                 rows.append(
                     f"| {label[0]} | {label[1]} | {name} | {r['hidden_rate']:.3f} / "
@@ -508,7 +478,7 @@ def _vs_torchspike(r: dict) -> str:
         v = r["vs_torchspike"]
         text = (
             f"spikes differing: {v['hidden']['spikes_differ']} hidden, "
-            f"{v['out']['spikes_differ']} output; membrane max diff "
+            f"{v['out']['spikes_differ']} output; membrane rel diff "
             f"{r['membrane_diff']:.0e}"
         )
         if "loss_rel_torchspike" in r:
@@ -718,6 +688,7 @@ def main() -> int:
                 "timing": timing,
                 "notes": notes,
                 "load": [load_before, load_after],
+                "cpu_busy_before_timing": busy_before,
                 "command": args.cmdline,
             },
             indent=1,
