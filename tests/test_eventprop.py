@@ -297,6 +297,11 @@ def test_rescue_silent_raises_the_weights_of_silent_outputs():
     torch.testing.assert_close(model[0].weight, torch.full((2, 64), 0.05), atol=1e-6, rtol=0)
 
 
+def test_config_accepts_cli_spellings():
+    config = ep_train.Config.from_dict({"loss": "sum_exp", "encoding": "binary_time", "hidden": 0})
+    assert (config.loss, config.encoding, config.hidden) == ("sum-exp", "binary-time", ())
+
+
 def test_build_model_shapes():
     model = ep_train.build_model(
         {"hidden": [8, 4], "recurrent": True, "loss": "sum", "encoding": "binary-time"}, 10, 3

@@ -31,7 +31,7 @@ class _EventLayer(nn.Module):
         self.out_features = check.positive_int(out_features, "out_features")
         self.kernel = Kernel(tau_mem, tau_syn, dt)
 
-    def _check(self, spikes: Spikes) -> None:
+    def _check(self, spikes: Spikes) -> Spikes:
         if not isinstance(spikes, Spikes):
             raise ValueError(f"spikes must be eventprop.Spikes, got {type(spikes)!r}")
         if spikes.units != self.in_features:
@@ -42,6 +42,7 @@ class _EventLayer(nn.Module):
             raise ValueError(
                 f"spikes.dt={spikes.dt!r} differs from the layer's dt={self.kernel.dt!r}"
             )
+        return spikes._replace(times=spikes.times.to(self.weight.dtype))
 
     def extra_repr(self) -> str:
         k = self.kernel
@@ -86,7 +87,7 @@ class LIFLayer(_EventLayer):
             self.register_parameter("w_rec", None)
 
     def forward(self, spikes: Spikes) -> Spikes:
-        self._check(spikes)
+        spikes = self._check(spikes)
         return lif_layer(spikes, self.weight, self.w_rec, self.kernel, self.v_th)
 
     def extra_repr(self) -> str:
@@ -119,7 +120,7 @@ class LIReadout(_EventLayer):
         self.weight = _weight((out_features, in_features), mean, std)
 
     def forward(self, spikes: Spikes) -> Tensor:
-        self._check(spikes)
+        spikes = self._check(spikes)
         return li_readout(spikes, self.weight, self.kernel, self.readout)
 
     def extra_repr(self) -> str:

@@ -72,6 +72,9 @@ class Config:
         if isinstance(options, Config):
             return options
         opts = {k.replace("-", "_"): v for k, v in options.items()}
+        for key in ("loss", "encoding"):  # "sum_exp" and "sum-exp" name the same loss
+            if isinstance(opts.get(key), str):
+                opts[key] = opts[key].replace("_", "-")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(opts) - names)
         if unknown:
