@@ -15,9 +15,13 @@ train step; c = inference of a. Contenders: torchspike (this venv), the peers (t
    only where a membrane is within `TIE` of the threshold (float rounding); a timing run whose
    check fails is reported as failed, not compared.
 2. Timing: every contender is one process (`time_peer.py --serve`); after warm-up the parent
-   asks them for one step each in turn, A B C .. then .. C B A, `--repeats` rounds, so drifts in
-   machine speed hit all alike. Reported: median, min, max ms per step over the rounds, peak RSS
-   above the process baseline (after imports, model and data), and torchspike's time / peer's.
+   gives each a turn, A B C .. then .. C B A, `--repeats` rounds, so drifts in machine speed hit
+   all alike. A turn is `--turn-warmup` untimed steps, then `--steps-per-round` timed ones: the
+   first step after another process ran pays for cold caches, memory faulted in afresh and a CPU
+   woken from idle (in two quiet runs, torchspike's 3 ms inference step took 9.3 ms as the first
+   of a turn; the peers' 25-140 ms steps moved by 2-12%). Reported: median, min, max ms per
+   step, peak RSS above the process baseline (after imports, model and data), and torchspike's
+   time / peer's.
 3. Writes bench/RESULTS_perf.md (tables, targets, command, machine, load) and bench/out/peers.json;
    `--profile` adds bench/out/profile_<config>.txt (torch.profiler on the torchspike child).
 """
@@ -351,7 +355,8 @@ def time_config(cfg: str, contenders: dict[str, list[str]], args: argparse.Names
                 if name in results:
                     continue
                 try:
-                    times[name] += children[name].ask(f"run {args.steps_per_round}", 600)["ms"]
+                    n = args.turn_warmup + args.steps_per_round
+                    times[name] += children[name].ask(f"run {n}", 600)["ms"][args.turn_warmup :]
                 except (TimeoutError, RuntimeError) as err:
                     results[name] = {"error": str(err)}
                 time.sleep(args.gap)
@@ -550,8 +555,10 @@ def write_report(
         "```",
         "",
         f"Machine: {machine()}; {args.threads} threads per process; "
-        f"{args.repeats} interleaved rounds of {args.steps_per_round} step(s) after "
-        f"{args.warmup} warm-up steps; load average before / after: {loads[0]} / {loads[1]}; "
+        f"{args.warmup} warm-up steps, then {args.repeats} interleaved rounds: per turn "
+        f"{args.turn_warmup} untimed and {args.steps_per_round} timed step(s); "
+        f"child environment: {' '.join(args.child_env) or 'unchanged'}; "
+        f"load average before / after: {loads[0]} / {loads[1]}; "
         "CPU busy (other processes) just before each config's timing: "
         + ", ".join(f"{c} {b:.0%}" for c, b in busy.items())
         + ".",
@@ -621,10 +628,13 @@ def main() -> int:
     parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--peer-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--repeats", type=int, default=20, help="interleaved rounds")
-    parser.add_argument("--steps-per-round", type=int, default=1)
+    parser.add_argument("--steps-per-round", type=int, default=2, help="timed steps per turn")
+    parser.add_argument(
+        "--turn-warmup", type=int, default=1, help="untimed steps at the start of each turn"
+    )
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--gap", type=float, default=0.05, help="seconds between two steps")
+    parser.add_argument("--gap", type=float, default=0.05, help="seconds between two turns")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-floor", dest="floor", action="store_false")
     parser.add_argument("--skip-check", action="store_true")
@@ -638,8 +648,16 @@ def main() -> int:
     )
     parser.add_argument("--profile", action="store_true", help="profile torchspike per config")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS_perf.md"))
+    parser.add_argument(
+        "--child-env",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment for every child alike, e.g. MALLOC_MMAP_MAX_=0 (glibc tuning)",
+    )
     args = parser.parse_args()
     args.cmdline = shlex.join(sys.argv[1:])
+    os.environ.update(kv.split("=", 1) for kv in args.child_env)  # inherited by every child
 
     notes: list[str] = []
     contenders = find_contenders(args, notes)
