@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# Measured on 2 Zen 3 cores (bench/sparsity.py): with 700 -> 1024 on 3,200 rows, training
+# Measured on the 2-core CPU (config b of bench/peers.py: 700 -> 1024 on 3,200 rows): training
 # (forward and weight gradient) breaks even near 10% active inputs, inference near 15%; finding
 # the ones costs about as much as a GEMM with ~250 outputs, so narrower layers stay dense.
 DENSITY_THRESHOLD = 0.08
