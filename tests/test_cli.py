@@ -141,11 +141,11 @@ def test_eventprop_method_end_to_end(tmp_path, loss):
 def test_stdp_method_end_to_end(tmp_path, capsys):
     run = tmp_path / "stdp"
     args = ["train", "--method", "stdp", "--dataset", "digits", "--n-neurons", "10"]
-    args += ["--synapse", "current", "--epochs", "1", "--out", str(run)]
+    args += ["--synapse", "current", "--out", str(run)]
     assert cli.main(args) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["method"] == "stdp" and config["extra"]["n_neurons"] == 10
-    assert config["batch_size"] == 64
+    assert config["batch_size"] == 64 and config["epochs"] == 1  # stdp's defaults
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.2 < metrics["test_accuracy"] <= 1.0  # chance is 0.1
     capsys.readouterr()
@@ -154,5 +154,8 @@ def test_stdp_method_end_to_end(tmp_path, capsys):
     assert cli.main(["plot", str(run)]) == 0
     for name in ("receptive_fields", "assignments", "accuracy"):
         assert (run / f"{name}.png").stat().st_size > 3000
-    assert cli.main([*args[:-4], "--epochs", "2", "--out", str(run), "--resume"]) == 0
+    capsys.readouterr()
+    assert cli.main([*args[:-2], "--epochs", "2", "--out", str(run), "--resume"]) == 0
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("train epoch 2/2: ") for line in lines)  # progress restarts

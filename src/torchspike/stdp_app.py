@@ -58,20 +58,21 @@ class _Progress:
         self.log, self.bar, self.phase, self.next_line = log, None, None, 0.0
 
     def __call__(self, p: dict[str, Any]) -> None:
-        if p["phase"] != self.phase:
+        phase = f"{p['phase']} epoch {p['epoch']}/{p['epochs']}" if "epoch" in p else p["phase"]
+        if phase != self.phase:  # a new bar (or 10% lines from 0) for each phase and epoch
             self.close()
-            self.phase, self.next_line = p["phase"], 0.0
+            self.phase, self.next_line = phase, 0.0
             if sys.stderr.isatty():
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=p["total"], desc=p["phase"], leave=False)
+                self.bar = tqdm(total=p["total"], desc=phase, leave=False)
         if self.bar is not None:
             self.bar.n = p["done"]
             self.bar.set_postfix(img_s=f"{p['images_per_s']:.0f}", acc=p.get("acc_proportion"))
             self.bar.refresh()
         elif p["done"] / p["total"] >= self.next_line:
             self.next_line += 0.1
-            self.log(f"{p['phase']}: {p['done']}/{p['total']} ({p['images_per_s']:.0f} img/s)")
+            self.log(f"{self.phase}: {p['done']}/{p['total']} ({p['images_per_s']:.0f} img/s)")
 
     def close(self) -> None:
         if self.bar is not None:
