@@ -33,6 +33,18 @@ def test_dispatch_rules():
     assert sparse.maybe_sparse_linear((torch.rand(100, 30) < 0.5).float(), w, b) is None  # dense
     assert sparse.maybe_sparse_linear(spikes * 0.5, w, b) is None  # not binary
     assert sparse.maybe_sparse_linear(spikes, w[:10], b[:10]) is None  # too narrow to pay
+    # inputs whose sum is small but that are not sparse 0/1 spikes: the sum test lets them pass,
+    # the count and value checks send them to the dense GEMM
+    assert sparse.maybe_sparse_linear(spikes - spikes.roll(1, 0), w, b) is None  # +1s and -1s
+    assert sparse.maybe_sparse_linear(torch.rand(100, 30) - 0.5, w, b) is None  # dense, sum ~0
+
+
+def test_sparse_binary_linear_rejects_other_inputs():
+    w = torch.randn(300, 30)
+    with pytest.raises(ValueError, match="only 0s and 1s"):
+        sparse.sparse_binary_linear(torch.full((4, 30), 0.5), w)
+    with pytest.raises(ValueError, match="2-D"):
+        sparse.sparse_binary_linear(torch.ones(2, 4, 30), w)
 
 
 def test_net_with_sparse_input_matches_dense_layers():

@@ -35,6 +35,20 @@ def test_backward_is_derivative_of_smooth_primitive(fn, primitive):
     torch.testing.assert_close(_surrogate_grad(fn, X), _primitive_grad(primitive, X))
 
 
+@pytest.mark.parametrize("name", surrogate.NAMES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_in_place_kernels_equal_derivative(name, dtype):
+    """The fused kernels' in-place forms (``derivative_``, ``backward_``) == ``derivative``."""
+    fn, x = surrogate.get(name), X.to(dtype)
+    grad = torch.linspace(-3, 5, len(X), dtype=dtype)
+    want = fn.derivative(x)
+    torch.testing.assert_close(fn.derivative_(x.clone()), want)
+    buffer = x.clone()
+    out = fn.backward_(buffer, grad)
+    assert out.data_ptr() == buffer.data_ptr()  # written into x's buffer
+    torch.testing.assert_close(out, grad * want)
+
+
 def test_atan_matches_snntorch_formula_at_hand_points():
     got = _surrogate_grad(surrogate.atan(2.0), torch.tensor([0.0, 0.5, -1.0], dtype=torch.float64))
     want = [1.0, 1 / (1 + (math.pi * 0.5) ** 2), 1 / (1 + math.pi**2)]

@@ -113,7 +113,7 @@ class _LIFSequence(torch.autograd.Function):
         if g_spikes is not None and ctx.compile:  # dL/dz * dz/dU in one fused pass
             g = kernels.get("direct_grad", True)(vs, v_th, g_spikes, ctx.spike_fn)
         elif g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
-            g = ctx.spike_fn.derivative_(vs - v_th).mul_(g_spikes)
+            g = ctx.spike_fn.backward_(vs - v_th, g_spikes)
         else:
             g = torch.zeros_like(vs)
         g_th = -g.sum_to_size(v_th.shape) if need_th else None

@@ -19,7 +19,8 @@ DENSITY_THRESHOLD = 0.08
 MIN_OUT_FEATURES = 256
 
 
-_CHUNK = 256  # output columns per gather: keeps the gathered rows in L2 cache
+_CHUNK = 128  # output columns per gather: keeps the gathered rows in L2 cache (128 measured
+# fastest on config b for both products; 256 doubled the weight gradient's time)
 
 
 def _offsets(counts: Tensor) -> Tensor:
@@ -54,16 +55,30 @@ class _SparseBinaryLinear(torch.autograd.Function):
         gx = gy @ weight if need_x else None
         gw = None
         if need_w:  # dW^T[k] = sum of dy[m] over the samples m where input k fired
-            order = torch.argsort(cols, stable=True)
+            order = torch.argsort(cols.to(torch.int32), stable=True)  # int32 sorts 2x faster
             offsets = _offsets(torch.bincount(cols, minlength=ctx.in_features))
             gw = _bag_sum(rows[order], offsets, gy).t()
         gb = gy.sum(0) if need_b and ctx.has_bias else None
         return gx, None, None, gw, gb
 
 
+def _ones(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Row and column of every nonzero of a 2-D ``x``, and its value.
+
+    One ``nonzero`` over the flat bool mask (a 1-byte scan is faster than the float one), then
+    the flat index split into row and column."""
+    flat = x.reshape(-1)
+    index = flat.bool().nonzero().squeeze(1)
+    return index.div(x.shape[1], rounding_mode="floor"), index.remainder(x.shape[1]), flat[index]
+
+
 def sparse_binary_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``F.linear`` for a 2-D ``x`` of 0s and 1s, computed from the positions of its ones."""
-    rows, cols = x.nonzero(as_tuple=True)
+    if x.dim() != 2:
+        raise ValueError(f"x must be 2-D [M, in_features], got shape {tuple(x.shape)}")
+    rows, cols, values = _ones(x)
+    if not bool((values == 1).all()):
+        raise ValueError("x must hold only 0s and 1s")
     return _SparseBinaryLinear.apply(x, rows, cols, weight, bias)
 
 
@@ -75,10 +90,12 @@ def maybe_sparse_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tenso
         or not x.is_floating_point()
         or x.dim() != 2
         or torch.compiler.is_compiling()
-        or torch.count_nonzero(x) > DENSITY_THRESHOLD * x.numel()
+        # for 0/1 inputs the sum is the count of ones, at a sixth of count_nonzero's cost;
+        # other inputs may pass this test, and then fail the check of the values below
+        or x.sum() > DENSITY_THRESHOLD * x.numel()
     ):
         return None
-    rows, cols = x.nonzero(as_tuple=True)
-    if not bool((x[rows, cols] == 1).all()):
+    rows, cols, values = _ones(x)
+    if len(values) > DENSITY_THRESHOLD * x.numel() or not bool((values == 1).all()):
         return None
     return _SparseBinaryLinear.apply(x, rows, cols, weight, bias)
