@@ -159,3 +159,15 @@ def test_stdp_method_end_to_end(tmp_path, capsys):
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("train epoch 2/2: ") for line in lines)  # progress restarts
+
+
+@pytest.mark.parametrize("flag, retained", [([], True), (["--release-memory"], False)])
+def test_train_keeps_freed_memory_unless_asked(monkeypatch, tmp_path, flag, retained):
+    import torchspike.allocator
+    import torchspike.train
+
+    calls = []
+    monkeypatch.setattr(torchspike.allocator, "retain_freed_memory", lambda: calls.append(1))
+    monkeypatch.setattr(torchspike.train, "fit", lambda cfg, resume: None)
+    assert cli.main(["train", "--dataset", "digits", "--out", str(tmp_path), *flag]) == 0
+    assert bool(calls) is retained

@@ -52,6 +52,12 @@ def _train_parser(sub) -> None:
         help="intra-op CPU threads (0: torch's default); 1 is faster for small networks on a "
         "busy machine",
     )
+    p.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="let malloc return freed blocks to the OS (glibc's default); by default they are "
+        "kept for the next step, which saves re-faulting them (torchspike.allocator)",
+    )
     p.add_argument("--out", default=None, help="run directory (default runs/<dataset>-<method>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     ep = p.add_argument_group("eventprop (times in seconds)")
@@ -131,6 +137,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    if not args.release_memory:
+        from .allocator import retain_freed_memory
+
+        retain_freed_memory()
     if cfg.device.startswith("cuda"):
         import torch
 
