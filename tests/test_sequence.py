@@ -52,6 +52,31 @@ def test_fused_membrane_output_equals_reference(reset):
         torch.testing.assert_close(a, b)
 
 
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("per_neuron", [False, True])
+def test_inference_path_equals_training_path(reset, per_neuron):
+    """Under no_grad a spiking LIF keeps two membrane buffers: the same spikes, bit for bit,
+    and the same final state as the fused training kernel and the step-by-step reference."""
+    torch.manual_seed(3)
+    beta = torch.rand(5) * 0.5 + 0.5 if per_neuron else 0.9
+    v_th = torch.rand(5) + 0.5 if per_neuron else 1.0
+    lif = ts.LIF(beta, v_th, reset=reset, learn_beta=True)
+    xs = torch.randn(40, 3, 5) * 0.8 + 0.3
+    v0 = torch.rand(3, 5) * 1.5
+    train, train_state = lif._run(xs, ts.LIFState(v0))  # learn_beta: the autograd path
+    assert train.grad_fn is not None
+    ref, ref_state = ts.run_steps(lif.step, xs, ts.LIFState(v0))
+    with torch.no_grad():
+        infer, infer_state = lif._run(xs, ts.LIFState(v0))
+        lean, lean_v = ts.sequence.lif_spikes(xs, v0, lif._beta(xs.dtype), lif.v_th, reset)
+    assert 0.05 < infer.mean() < 0.95
+    assert torch.equal(infer, train) and torch.equal(infer, ref) and torch.equal(lean, infer)
+    assert torch.equal(infer_state.v, train_state.v) and torch.equal(lean_v, infer_state.v)
+    torch.testing.assert_close(infer_state.v, ref_state.v)
+    with pytest.raises(ValueError, match="no_grad"):
+        ts.sequence.lif_spikes(xs.requires_grad_(), v0, lif._beta(xs.dtype), lif.v_th, reset)
+
+
 def test_fused_gradcheck():
     lif = ts.LIF(beta=0.8, learn_beta=True).double()
     xs = (torch.rand(6, 2, 3, dtype=torch.float64) * 0.9).requires_grad_()

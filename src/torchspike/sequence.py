@@ -75,29 +75,41 @@ def _accumulate(
         g.addcmul_(g_next, beta)
 
 
+def _lif_forward(
+    xs: Tensor, v0: Tensor, beta: Tensor, v_th: Tensor, reset: str, *, keep_membrane: bool
+) -> tuple[Tensor, Tensor]:
+    """The LIF recursion, without autograd: ``(spikes [T, ...], membrane)``.
+
+    The membrane is the whole sequence ``[T, ...]`` with ``keep_membrane``, else only its last
+    step ``[...]``, computed in two alternating buffers instead of T (the same operations in the
+    same order, so the spikes are identical)."""
+    shape = torch.broadcast_shapes(xs.shape, v0.shape)
+    zs = torch.empty(shape, dtype=xs.dtype, device=xs.device)
+    vs = torch.empty(shape if keep_membrane else (2, *shape[1:]), dtype=xs.dtype, device=xs.device)
+    th = _scalar(v_th)
+    v, z = v0, (v0 > v_th).to(xs.dtype)
+    for t, x in enumerate(xs.unbind(0)):
+        vt = vs[t] if keep_membrane else vs[t % 2]
+        torch.addcmul(x, v, beta, out=vt)  # charge: beta * v + x
+        if reset == "subtract":  # the previous step's spike, not decayed
+            if th is not None:
+                vt.add_(z, alpha=-th)
+            else:
+                vt.addcmul_(z, v_th, value=-1)
+        elif reset == "zero":  # beta * v * (1 - z) + x
+            vt.addcmul_(v, z * beta, value=-1)
+        z = zs[t]
+        torch.gt(vt, v_th, out=z)  # fire
+        v = vt
+    return zs, (vs if keep_membrane else v)
+
+
 class _LIFSequence(torch.autograd.Function):
     """U[t] = beta U[t-1] + x[t] - reset term; z[t] = H(U[t] - v_th); see ``neurons.lif_step``."""
 
     @staticmethod
     def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate, compile: bool):
-        shape = torch.broadcast_shapes(xs.shape, v0.shape)
-        vs = torch.empty(shape, dtype=xs.dtype, device=xs.device)
-        zs = torch.empty_like(vs)
-        th = _scalar(v_th)
-        v, z = v0, (v0 > v_th).to(xs.dtype)
-        for t, x in enumerate(xs.unbind(0)):
-            vt = vs[t]
-            torch.addcmul(x, v, beta, out=vt)  # charge: beta * v + x
-            if reset == "subtract":  # the previous step's spike, not decayed
-                if th is not None:
-                    vt.add_(z, alpha=-th)
-                else:
-                    vt.addcmul_(z, v_th, value=-1)
-            elif reset == "zero":  # beta * v * (1 - z) + x
-                vt.addcmul_(v, z * beta, value=-1)
-            z = zs[t]
-            torch.gt(vt, v_th, out=z)  # fire
-            v = vt
+        zs, vs = _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=True)
         ctx.reset, ctx.spike_fn, ctx.compile = reset, spike_fn, compile
         ctx.save_for_backward(vs, zs if reset == "zero" else None, v0, beta, v_th)
         ctx.set_materialize_grads(False)
@@ -156,3 +168,13 @@ def lif_sequence(
     The membrane sequence is ``U[t]`` before each step's own reset (the state to carry on).
     """
     return _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile)
+
+
+def lif_spikes(
+    xs: Tensor, v0: Tensor, beta: Tensor, v_th: Tensor, reset: str
+) -> tuple[Tensor, Tensor]:
+    """The forward of :func:`lif_sequence` when no gradient is needed and only the spikes are:
+    ``(spikes [T, B, ...], final membrane [B, ...])``, with two membrane buffers instead of T."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (xs, v0, beta, v_th)):
+        raise ValueError("lif_spikes computes no gradient: call it under torch.no_grad()")
+    return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False)
