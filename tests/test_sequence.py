@@ -77,6 +77,19 @@ def test_inference_path_equals_training_path(reset, per_neuron):
         ts.sequence.lif_spikes(xs.requires_grad_(), v0, lif._beta(xs.dtype), lif.v_th, reset)
 
 
+def test_second_backward_through_private_membrane_raises():
+    lif = ts.LIF(0.9)
+    xs = (torch.randn(10, 2, 3) + 0.5).requires_grad_()
+    spikes, _ = lif(xs)
+    loss = spikes.sum()
+    (first,) = torch.autograd.grad(loss, xs, retain_graph=True)
+    with pytest.raises(RuntimeError, match="second time"):
+        torch.autograd.grad(loss, xs)
+    spikes, _ = lif(xs)  # a fresh graph gives the same gradient again
+    (again,) = torch.autograd.grad(spikes.sum(), xs)
+    assert torch.equal(first, again)
+
+
 def test_fused_gradcheck():
     lif = ts.LIF(beta=0.8, learn_beta=True).double()
     xs = (torch.rand(6, 2, 3, dtype=torch.float64) * 0.9).requires_grad_()

@@ -40,13 +40,14 @@ class SpikingNet(nn.Module):
     def forward(self, xs: Tensor, state: tuple[Any, ...] | None = None) -> tuple[Tensor, tuple]:
         check.sequence(xs)
         states = iter(state) if state is not None else None
-        new_state = []
+        new_state, binary = [], False  # binary: xs holds a spiking neuron's 0/1 output
         for layer in self.layers:
             if isinstance(layer, Neuron):
                 xs, s = layer(xs, next(states) if states is not None else None)
                 new_state.append(s)
+                binary = layer.binary_output
             else:
-                xs = fold_time(layer, xs)
+                xs, binary = fold_time(layer, xs, binary=binary), False
         return xs, tuple(new_state)
 
     @torch.no_grad()

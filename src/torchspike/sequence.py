@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from . import kernels
-from .sparse import maybe_sparse_linear
+from .sparse import binary_input_linear, maybe_sparse_linear
 from .surrogate import Surrogate
 
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
@@ -36,12 +36,14 @@ def is_static(xs: Tensor) -> bool:
     return xs.dim() >= 1 and xs.shape[0] > 1 and xs.stride(0) == 0
 
 
-def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
+def fold_time(layer: nn.Module, xs: Tensor, *, binary: bool = False) -> Tensor:
     """Apply a stateless layer to all time steps at once, as ``[T * B, ...]``.
 
     A static input (see :func:`is_static`) goes through the layer once and is expanded again,
     so a Linear or Conv in front of the first neuron costs one step, not T. A Linear fed sparse
-    binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`.
+    binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`; one fed dense spikes the
+    caller vouches for (``binary``, e.g. a spiking neuron's output) keeps them for the weight
+    gradient in one byte each (:func:`torchspike.sparse.binary_input_linear`).
     """
     steps = xs.shape[0]
     if is_static(xs):
@@ -51,6 +53,8 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
     y = None
     if type(layer) is nn.Linear:  # spikes are 0/1 and often sparse: sum weight columns instead
         y = maybe_sparse_linear(x, layer.weight, layer.bias)
+        if y is None and binary and torch.is_grad_enabled() and x.dim() == 2:
+            y = binary_input_linear(x, layer.weight, layer.bias)
     if y is None:
         y = layer(x)
     return y.reshape(steps, xs.shape[1], *y.shape[1:])
@@ -105,19 +109,31 @@ def _lif_forward(
 
 
 class _LIFSequence(torch.autograd.Function):
-    """U[t] = beta U[t-1] + x[t] - reset term; z[t] = H(U[t] - v_th); see ``neurons.lif_step``."""
+    """U[t] = beta U[t-1] + x[t] - reset term; z[t] = H(U[t] - v_th); see ``neurons.lif_step``.
+
+    With ``membrane=False`` the outputs are the spikes and the last membrane only (a copy), so the
+    saved membrane sequence is private: backward computes the surrogate gradient in its buffer
+    instead of a new one (unless the gradient of beta or v_th needs the membrane afterwards).
+    """
 
     @staticmethod
-    def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate, compile: bool):
+    def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate, compile, membrane):
         zs, vs = _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=True)
-        ctx.reset, ctx.spike_fn, ctx.compile = reset, spike_fn, compile
+        ctx.reset, ctx.spike_fn, ctx.compile, ctx.membrane = reset, spike_fn, compile, membrane
         ctx.save_for_backward(vs, zs if reset == "zero" else None, v0, beta, v_th)
         ctx.set_materialize_grads(False)
-        return zs, vs
+        return zs, (vs if membrane else vs[-1].clone())
 
     @staticmethod
-    def backward(ctx, g_spikes, g_vs):
-        vs, zs, v0, beta, v_th = ctx.saved_tensors
+    def backward(ctx, g_spikes, g_out):
+        try:
+            vs, zs, v0, beta, v_th = ctx.saved_tensors
+        except RuntimeError as e:  # the membrane buffer was reused by an earlier backward
+            raise RuntimeError(
+                "backward through a fused LIF layer a second time (retain_graph=True) is not "
+                "supported: its saved membrane holds the first backward's gradient; sum the "
+                "losses and call backward once"
+            ) from e
         reset = ctx.reset
         need_x, need_v0, need_beta, need_th = ctx.needs_input_grad[:4]
         b = _scalar(beta)
@@ -125,12 +141,15 @@ class _LIFSequence(torch.autograd.Function):
         if g_spikes is not None and ctx.compile:  # dL/dz * dz/dU in one fused pass
             g = kernels.get("direct_grad", True)(vs, v_th, g_spikes, ctx.spike_fn)
         elif g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
-            g = ctx.spike_fn.backward_(vs - v_th, g_spikes)
+            private = not (ctx.membrane or need_beta or need_th)
+            g = ctx.spike_fn.backward_(vs.sub_(v_th) if private else vs - v_th, g_spikes)
         else:
             g = torch.zeros_like(vs)
         g_th = -g.sum_to_size(v_th.shape) if need_th else None
-        if g_vs is not None:
-            g.add_(g_vs)
+        if g_out is not None and ctx.membrane:
+            g.add_(g_out)
+        elif g_out is not None:  # the gradient of the last membrane only
+            g[-1].add_(g_out)
         for t in range(vs.shape[0] - 2, -1, -1):
             _accumulate(g[t], g[t + 1], b, beta, carry, t)
         # g is now dL/dU[t]; map it to the inputs of step t
@@ -151,7 +170,7 @@ class _LIFSequence(torch.autograd.Function):
             g_beta = (g * v_prev).sum_to_size(beta.shape)
         if need_th and reset == "subtract":
             g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
-        return g_x, g_v0, g_beta, g_th, None, None, None
+        return g_x, g_v0, g_beta, g_th, None, None, None, None
 
 
 def lif_sequence(
@@ -162,12 +181,17 @@ def lif_sequence(
     reset: str,
     spike_fn: Surrogate,
     compile: bool = False,
+    *,
+    membrane: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Fused LIF over ``[T, B, ...]``: returns ``(spikes, membrane)``; one autograd node.
 
-    The membrane sequence is ``U[t]`` before each step's own reset (the state to carry on).
+    The membrane sequence is ``U[t]`` before each step's own reset (the state to carry on). With
+    ``membrane=False`` the second output is only the last step's membrane ``[B, ...]``, and the
+    backward saves one ``[T, B, ...]`` buffer; a second backward through the same graph then
+    raises.
     """
-    return _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile)
+    return _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile, membrane)
 
 
 def lif_spikes(

@@ -94,6 +94,10 @@ class LIF(Neuron):
         beta = self.beta.clamp(0, 1) if self.beta.requires_grad else self.beta
         return beta.to(dtype)
 
+    @property
+    def binary_output(self) -> bool:
+        return self.output == "spikes"
+
     def step(self, x: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         z, state = lif_step(
             x,
@@ -112,8 +116,13 @@ class LIF(Neuron):
         ):  # inference: keep two membrane buffers, not T
             spikes, v = lif_spikes(xs, state.v, beta, v_th, self.reset)
             return spikes, LIFState(v)
-        spikes, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile)
-        return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
+        if self.output == "spikes":
+            spikes, v = lif_sequence(
+                xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile, membrane=False
+            )
+            return spikes, LIFState(v)
+        _, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile)
+        return vs, LIFState(vs[-1])
 
 
 class IF(LIF):
