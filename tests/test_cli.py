@@ -171,3 +171,31 @@ def test_train_keeps_freed_memory_unless_asked(monkeypatch, tmp_path, flag, reta
     monkeypatch.setattr(torchspike.train, "fit", lambda cfg, resume: None)
     assert cli.main(["train", "--dataset", "digits", "--out", str(tmp_path), *flag]) == 0
     assert bool(calls) is retained
+
+
+def test_keep_best_tests_and_saves_the_best_validation_epoch(tmp_path):
+    base = Config(dataset="digits", hidden=[32], steps=6, batch_size=64, epochs=5, lr=0.05)
+    base.schedule, base.keep_best = "none", True
+    best = Config(**{**base.to_dict(), "out": str(tmp_path / "best")})
+    metrics = fit(best, log=lambda _: None)
+    val = [h["validation_accuracy"] for h in metrics["epochs"]]
+    epoch = metrics["best_epoch"]
+    assert val[epoch - 1] == max(val) and epoch < 5  # the last epoch was not the best here
+    # the saved weights are those a run stopped after that epoch ends with, bit for bit
+    short = Config(**{**base.to_dict(), "out": str(tmp_path / "short")})
+    short.epochs, short.keep_best = epoch, False
+    fit(short, log=lambda _: None)
+    a, b = _weights(tmp_path / "best"), _weights(tmp_path / "short")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # and an interrupted, resumed run keeps the same epoch
+    parted = Config(**{**base.to_dict(), "out": str(tmp_path / "parted")})
+
+    def interrupt(e, batch):
+        if (e, batch) == (epoch, 2):  # after the best epoch was recorded
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted):
+        fit(parted, log=lambda _: None, on_batch=interrupt)
+    assert fit(parted, resume=True, log=lambda _: None)["best_epoch"] == epoch
+    c = _weights(tmp_path / "parted")
+    assert all(torch.equal(a[k], c[k]) for k in a)

@@ -43,6 +43,12 @@ def _train_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=None, help="default 2e-3 (eventprop 5e-3)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--schedule", default=d.schedule, choices=["none", "cosine"])
+    p.add_argument(
+        "--keep-best",
+        action="store_true",
+        help="test and save the weights of the epoch with the best validation accuracy "
+        "(bptt, eventprop)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu or cuda")
     p.add_argument(

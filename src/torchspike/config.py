@@ -30,6 +30,7 @@ class Config:
     lr: float = 2e-3
     weight_decay: float = 0.0
     schedule: str = "cosine"
+    keep_best: bool = False  # test and save the epoch with the best validation accuracy
     seed: int = 0
     device: str = "cpu"
     out: str = "runs/latest"

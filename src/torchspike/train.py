@@ -128,9 +128,11 @@ def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
     x_val, y_val = data.load(cfg.dataset, "validation", cfg.data_dir)
 
     start = {"epoch": 0, "batch": 0, "loss_sum": 0.0, "correct": 0, "seen": 0, "history": []}
+    best: dict[str, Any] = {}  # keep_best: the best validation epoch's weights, on the CPU
     if resume and (out / CHECKPOINT).exists():
         state = ckpt.load_checkpoint(out / CHECKPOINT)
         model.load_state_dict(state["model"])
+        best = state.get("best", {})
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(state["scheduler"])
@@ -153,6 +155,7 @@ def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
                 "scheduler": scheduler.state_dict() if scheduler is not None else {},
                 "rng": torch.get_rng_state(),
                 "position": position,
+                "best": best,
             },
         )
 
@@ -195,6 +198,9 @@ def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
             if scheduler is not None:
                 scheduler.step()
             val_acc = accuracy(method, model, x_val, y_val, cfg)
+            if cfg.keep_best and val_acc > best.get("validation_accuracy", -1.0):
+                weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best = {"epoch": epoch + 1, "validation_accuracy": val_acc, "weights": weights}
             seconds = time.perf_counter() - epoch_t0
             run = dict(zip(run, ctx.sum(list(run.values())), strict=True))
             seen = max(run["seen"], 1)
@@ -227,6 +233,10 @@ def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
             if ctx.any(stop.requested):
                 log(f"interrupted: checkpoint saved in {out / CHECKPOINT}; use --resume")
                 raise Interrupted
+    if best:
+        model.load_state_dict(best["weights"])
+        acc = best["validation_accuracy"]
+        log(f"keeping epoch {best['epoch']} (validation accuracy {acc:.4f})")
     x_test, y_test = data.load(cfg.dataset, "test", cfg.data_dir)
     test_acc = accuracy(method, model, x_test, y_test, cfg)
     metrics = {
@@ -234,6 +244,8 @@ def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
         "test_accuracy": test_acc,
         "wall_seconds": time.perf_counter() - t0,
     }
+    if best:
+        metrics["best_epoch"] = best["epoch"]
     if ctx.is_main:
         ckpt.save_weights(out / WEIGHTS, model.state_dict())
         ckpt.save_json(out / METRICS, metrics)
