@@ -62,38 +62,3 @@ def test_net_with_sparse_input_matches_dense_layers():
     torch.testing.assert_close(v, v_dense)
     for g, p in zip(grads, net.parameters(), strict=True):
         torch.testing.assert_close(g, p.grad)
-
-
-@pytest.mark.parametrize("bias", [True, False])
-def test_binary_input_linear_equals_dense_and_saves_bytes(bias):
-    torch.manual_seed(0)
-    x = (torch.rand(40, 30, dtype=torch.float64) < 0.4).double().requires_grad_()
-    w = torch.randn(7, 30, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(7, dtype=torch.float64, requires_grad=True) if bias else None
-    gy = torch.randn(40, 7, dtype=torch.float64)
-    inputs = [x, w] + ([b] if bias else [])
-    saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-        y = sparse.binary_input_linear(x, w, b)
-    assert [t.dtype for t in saved] == [torch.bool, torch.float64]  # x as bool, the weight
-    got = (y, *torch.autograd.grad(y, inputs, gy))
-    y_ref = F.linear(x, w, b)
-    want = (y_ref, *torch.autograd.grad(y_ref, inputs, gy))
-    for a, c in zip(got, want, strict=True):
-        torch.testing.assert_close(a, c)
-
-
-def test_net_keeps_spikes_for_the_next_linear_as_bool():
-    net = ts.SpikingNet(
-        nn.Linear(6, 8), ts.LIF(0.9), nn.Linear(8, 3), ts.LIF(0.9, output="membrane")
-    )
-    saved = []
-
-    def pack(t):
-        saved.append((t.dtype, tuple(t.shape)))
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(torch.rand(5, 2, 6) * 2)
-    assert (torch.bool, (10, 8)) in saved  # the hidden spikes, as the second Linear's input
-    assert (torch.float32, (10, 8)) not in saved

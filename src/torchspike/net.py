@@ -40,14 +40,13 @@ class SpikingNet(nn.Module):
     def forward(self, xs: Tensor, state: tuple[Any, ...] | None = None) -> tuple[Tensor, tuple]:
         check.sequence(xs)
         states = iter(state) if state is not None else None
-        new_state, binary = [], False  # binary: xs holds a spiking neuron's 0/1 output
+        new_state = []
         for layer in self.layers:
             if isinstance(layer, Neuron):
                 xs, s = layer(xs, next(states) if states is not None else None)
                 new_state.append(s)
-                binary = layer.binary_output
             else:
-                xs, binary = fold_time(layer, xs, binary=binary), False
+                xs = fold_time(layer, xs)
         return xs, tuple(new_state)
 
     @torch.no_grad()

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from . import kernels
-from .sparse import binary_input_linear, maybe_sparse_linear
+from .sparse import maybe_sparse_linear
 from .surrogate import Surrogate
 
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
@@ -36,14 +36,12 @@ def is_static(xs: Tensor) -> bool:
     return xs.dim() >= 1 and xs.shape[0] > 1 and xs.stride(0) == 0
 
 
-def fold_time(layer: nn.Module, xs: Tensor, *, binary: bool = False) -> Tensor:
+def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
     """Apply a stateless layer to all time steps at once, as ``[T * B, ...]``.
 
     A static input (see :func:`is_static`) goes through the layer once and is expanded again,
     so a Linear or Conv in front of the first neuron costs one step, not T. A Linear fed sparse
-    binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`; one fed dense spikes the
-    caller vouches for (``binary``, e.g. a spiking neuron's output) keeps them for the weight
-    gradient in one byte each (:func:`torchspike.sparse.binary_input_linear`).
+    binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`.
     """
     steps = xs.shape[0]
     if is_static(xs):
@@ -53,8 +51,6 @@ def fold_time(layer: nn.Module, xs: Tensor, *, binary: bool = False) -> Tensor:
     y = None
     if type(layer) is nn.Linear:  # spikes are 0/1 and often sparse: sum weight columns instead
         y = maybe_sparse_linear(x, layer.weight, layer.bias)
-        if y is None and binary and torch.is_grad_enabled() and x.dim() == 2:
-            y = binary_input_linear(x, layer.weight, layer.bias)
     if y is None:
         y = layer(x)
     return y.reshape(steps, xs.shape[1], *y.shape[1:])

@@ -62,31 +62,6 @@ class _SparseBinaryLinear(torch.autograd.Function):
         return gx, None, None, gw, gb
 
 
-class _BinaryInputLinear(torch.autograd.Function):
-    """``F.linear`` (a dense GEMM) whose 0/1 input is kept for the weight gradient as bool."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None):
-        ctx.save_for_backward(x.bool(), weight)
-        ctx.has_bias = bias is not None
-        return F.linear(x, weight, bias)
-
-    @staticmethod
-    def backward(ctx, gy: Tensor):
-        x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        gw = gy.t() @ x.to(gy.dtype) if need_w else None
-        gb = gy.sum(0) if need_b and ctx.has_bias else None
-        gx = gy @ weight if need_x else None
-        return gx, gw, gb
-
-
-def binary_input_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``F.linear`` for an ``x`` the caller knows to hold only 0s and 1s (spikes): the same
-    product, but the input saved for backward takes one byte per entry instead of four."""
-    return _BinaryInputLinear.apply(x, weight, bias)
-
-
 def _ones(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Row and column of every nonzero of a 2-D ``x``, and its value.
 

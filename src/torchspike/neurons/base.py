@@ -39,12 +39,6 @@ class Neuron(nn.Module):
     def _per_neuron_tensors(self) -> list[Tensor]:
         return [*self.parameters(recurse=False), *self.buffers(recurse=False)]
 
-    @property
-    def binary_output(self) -> bool:
-        """True when ``forward`` returns exactly 0s and 1s (a Linear after it may then keep its
-        input for the weight gradient in one byte per entry)."""
-        return False
-
     def initial_state(self, x: Tensor) -> NamedTuple:
         raise NotImplementedError
 

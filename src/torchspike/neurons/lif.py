@@ -94,10 +94,6 @@ class LIF(Neuron):
         beta = self.beta.clamp(0, 1) if self.beta.requires_grad else self.beta
         return beta.to(dtype)
 
-    @property
-    def binary_output(self) -> bool:
-        return self.output == "spikes"
-
     def step(self, x: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         z, state = lif_step(
             x,
