@@ -63,16 +63,19 @@ def _scalar(t: Tensor) -> float | None:
     return float(t)
 
 
-def _accumulate(
-    g: Tensor, g_next: Tensor, b: float | None, beta: Tensor, carry: Tensor | None, t: int
-) -> None:
-    """``g += dL/dU[t+1] * dU[t+1]/dU[t]`` in place."""
+def _accumulate(g: Tensor, b: float | None, beta: Tensor, carry: Tensor | None) -> None:
+    """``g[t] += dL/dU[t+1] * dU[t+1]/dU[t]`` in place, from the last step back to the first."""
+    gs = g.unbind(0)  # views made once, not indexed in the loop
     if carry is not None:
-        g.addcmul_(g_next, carry[t])
+        cs = carry.unbind(0)
+        for t in range(len(gs) - 2, -1, -1):
+            gs[t].addcmul_(gs[t + 1], cs[t])
     elif b is not None:
-        g.add_(g_next, alpha=b)
+        for t in range(len(gs) - 2, -1, -1):
+            gs[t].add_(gs[t + 1], alpha=b)
     else:
-        g.addcmul_(g_next, beta)
+        for t in range(len(gs) - 2, -1, -1):
+            gs[t].addcmul_(gs[t + 1], beta)
 
 
 def _lif_forward(
@@ -88,8 +91,9 @@ def _lif_forward(
     vs = torch.empty(shape if keep_membrane else (2, *shape[1:]), dtype=xs.dtype, device=xs.device)
     th = _scalar(v_th)
     v, z = v0, (v0 > v_th).to(xs.dtype)
+    v_steps, z_steps = vs.unbind(0), zs.unbind(0)  # views made once, not indexed in the loop
     for t, x in enumerate(xs.unbind(0)):
-        vt = vs[t] if keep_membrane else vs[t % 2]
+        vt = v_steps[t] if keep_membrane else v_steps[t % 2]
         torch.addcmul(x, v, beta, out=vt)  # charge: beta * v + x
         if reset == "subtract":  # the previous step's spike, not decayed
             if th is not None:
@@ -98,7 +102,7 @@ def _lif_forward(
                 vt.addcmul_(z, v_th, value=-1)
         elif reset == "zero":  # beta * v * (1 - z) + x
             vt.addcmul_(v, z * beta, value=-1)
-        z = zs[t]
+        z = z_steps[t]
         torch.gt(vt, v_th, out=z)  # fire
         v = vt
     return zs, (vs if keep_membrane else v)
@@ -146,8 +150,7 @@ class _LIFSequence(torch.autograd.Function):
             g.add_(g_out)
         elif g_out is not None:  # the gradient of the last membrane only
             g[-1].add_(g_out)
-        for t in range(vs.shape[0] - 2, -1, -1):
-            _accumulate(g[t], g[t + 1], b, beta, carry, t)
+        _accumulate(g, b, beta, carry)
         # g is now dL/dU[t]; map it to the inputs of step t
         reset_in = None
         if reset == "zero" or (need_th and reset == "subtract"):
