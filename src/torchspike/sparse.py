@@ -29,21 +29,29 @@ def _offsets(counts: Tensor) -> Tensor:
     return offsets
 
 
-def _bag_sum(index: Tensor, offsets: Tensor, table: Tensor) -> Tensor:
-    """``out[b] = sum(table[index[offsets[b]:offsets[b + 1]]])``, in column chunks of the table."""
+def _bag_sum(
+    index: Tensor, offsets: Tensor, table: Tensor, bias: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """``out[b] = sum(table[index[offsets[b]:offsets[b + 1]]]) (+ bias)``, in column chunks of
+    the table, and the column sums of ``table`` (read from each chunk while it is in cache)."""
     out = torch.empty(len(offsets), table.shape[1], dtype=table.dtype, device=table.device)
+    column_sums = torch.empty(table.shape[1], dtype=table.dtype, device=table.device)
     for j in range(0, table.shape[1], _CHUNK):
         part = table[:, j : j + _CHUNK].contiguous()
-        out[:, j : j + _CHUNK] = F.embedding_bag(index, part, offsets, mode="sum")
-    return out
+        torch.sum(part, 0, out=column_sums[j : j + _CHUNK])
+        bag = F.embedding_bag(index, part, offsets, mode="sum")
+        if bias is None:
+            out[:, j : j + _CHUNK] = bag
+        else:  # the bias added in the copy into place, not in another pass
+            torch.add(bag, bias[j : j + _CHUNK], out=out[:, j : j + _CHUNK])
+    return out, column_sums
 
 
 class _SparseBinaryLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, rows: Tensor, cols: Tensor, weight: Tensor, bias: Tensor | None):
-        y = _bag_sum(cols, _offsets(torch.bincount(rows, minlength=x.shape[0])), weight.t())
-        if bias is not None:
-            y = y.add_(bias)
+        offsets = _offsets(torch.bincount(rows, minlength=x.shape[0]))
+        y, _ = _bag_sum(cols, offsets, weight.t(), bias)
         ctx.save_for_backward(rows, cols, weight)
         ctx.has_bias, ctx.in_features = bias is not None, x.shape[1]
         return y
@@ -53,12 +61,16 @@ class _SparseBinaryLinear(torch.autograd.Function):
         rows, cols, weight = ctx.saved_tensors
         need_x, _, _, need_w, need_b = ctx.needs_input_grad
         gx = gy @ weight if need_x else None
-        gw = None
+        gw = gb = None
         if need_w:  # dW^T[k] = sum of dy[m] over the samples m where input k fired
             order = torch.argsort(cols.to(torch.int32), stable=True)  # int32 sorts 2x faster
             offsets = _offsets(torch.bincount(cols, minlength=ctx.in_features))
-            gw = _bag_sum(rows[order], offsets, gy).t()
-        gb = gy.sum(0) if need_b and ctx.has_bias else None
+            gw_t, gb = _bag_sum(rows[order], offsets, gy)
+            gw = gw_t.t()
+        if need_b and ctx.has_bias:
+            gb = gy.sum(0) if gb is None else gb
+        else:
+            gb = None
         return gx, None, None, gw, gb
 
 
