@@ -88,6 +88,10 @@ def test_second_backward_through_private_membrane_raises():
     spikes, _ = lif(xs)  # a fresh graph gives the same gradient again
     (again,) = torch.autograd.grad(spikes.sum(), xs)
     assert torch.equal(first, again)
+    keep = ts.LIF(0.9, reuse_membrane=False)  # keeps its membrane: twice is fine
+    loss = keep(xs)[0].sum()
+    grads = [torch.autograd.grad(loss, xs, retain_graph=True)[0] for _ in range(2)]
+    assert torch.equal(grads[0], first) and torch.equal(grads[1], first)
 
 
 def test_fused_gradcheck():

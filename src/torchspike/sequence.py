@@ -130,9 +130,9 @@ class _LIFSequence(torch.autograd.Function):
             vs, zs, v0, beta, v_th = ctx.saved_tensors
         except RuntimeError as e:  # the membrane buffer was reused by an earlier backward
             raise RuntimeError(
-                "backward through a fused LIF layer a second time (retain_graph=True) is not "
-                "supported: its saved membrane holds the first backward's gradient; sum the "
-                "losses and call backward once"
+                "backward through a fused LIF layer a second time (retain_graph=True): its "
+                "saved membrane holds the first backward's gradient; build the layer with "
+                "LIF(..., reuse_membrane=False), or sum the losses and call backward once"
             ) from e
         reset = ctx.reset
         need_x, need_v0, need_beta, need_th = ctx.needs_input_grad[:4]

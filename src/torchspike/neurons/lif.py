@@ -53,6 +53,9 @@ class LIF(Neuron):
     ``output="membrane"`` returns ``U`` instead of the spikes (snnTorch's ``mem`` read-out; the
     reset still acts, but no gradient flows through the output spikes). ``compile=True`` runs
     the fused kernel's elementwise pieces through ``torch.compile`` (see ``torchspike.kernels``).
+    With spike output the fused backward computes the surrogate gradient in the saved membrane's
+    buffer, so a graph can be backpropagated once; ``reuse_membrane=False`` keeps the membrane
+    (one more ``[T, B, ...]`` buffer) for ``retain_graph=True``.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class LIF(Neuron):
         learn_v_th: bool = False,
         output: str = "spikes",
         compile: bool = False,
+        reuse_membrane: bool = True,
     ):
         super().__init__()
         if (beta is None) == (tau is None):
@@ -82,6 +86,7 @@ class LIF(Neuron):
         self.spike_fn = surrogate.get(spike_fn)
         self.output = check.choice(output, ("spikes", "membrane"), "output")
         self.compile = bool(compile)
+        self.reuse_membrane = bool(reuse_membrane)
 
     def extra_repr(self) -> str:
         extra = "" if self.output == "spikes" else f", output={self.output!r}"
@@ -112,13 +117,13 @@ class LIF(Neuron):
         ):  # inference: keep two membrane buffers, not T
             spikes, v = lif_spikes(xs, state.v, beta, v_th, self.reset)
             return spikes, LIFState(v)
-        if self.output == "spikes":
+        if self.output == "spikes" and self.reuse_membrane:
             spikes, v = lif_sequence(
                 xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile, membrane=False
             )
             return spikes, LIFState(v)
-        _, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile)
-        return vs, LIFState(vs[-1])
+        spikes, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile)
+        return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
 
 
 class IF(LIF):
@@ -136,11 +141,19 @@ class IF(LIF):
         reset: str | None = None,
         spike_fn: str | surrogate.Surrogate = "atan",
         learn_v_th: bool = False,
+        reuse_membrane: bool = True,
     ):
         if rectify and reset not in (None, "zero"):
             raise ValueError(f"rectify=True resets to zero; reset must be 'zero', got {reset!r}")
         reset = reset or ("zero" if rectify else "subtract")
-        super().__init__(1.0, v_th, reset=reset, spike_fn=spike_fn, learn_v_th=learn_v_th)
+        super().__init__(
+            1.0,
+            v_th,
+            reset=reset,
+            spike_fn=spike_fn,
+            learn_v_th=learn_v_th,
+            reuse_membrane=reuse_membrane,
+        )
         self.rectify = rectify
 
     def extra_repr(self) -> str:
