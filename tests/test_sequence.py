@@ -88,6 +88,11 @@ def test_second_backward_through_private_membrane_raises():
     spikes, _ = lif(xs)  # a fresh graph gives the same gradient again
     (again,) = torch.autograd.grad(spikes.sum(), xs)
     assert torch.equal(first, again)
+    v0 = torch.rand(2, 3, requires_grad=True) * 1.0  # another in-place error keeps its message
+    spikes, _ = lif(xs, ts.LIFState(v0))
+    v0.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        spikes.sum().backward()
     keep = ts.LIF(0.9, reuse_membrane=False)  # keeps its membrane: twice is fine
     loss = keep(xs)[0].sum()
     grads = [torch.autograd.grad(loss, xs, retain_graph=True)[0] for _ in range(2)]

@@ -128,8 +128,10 @@ class _LIFSequence(torch.autograd.Function):
     def backward(ctx, g_spikes, g_out):
         try:
             vs, zs, v0, beta, v_th = ctx.saved_tensors
-        except RuntimeError as e:  # the membrane buffer was reused by an earlier backward
-            raise RuntimeError(
+        except RuntimeError as e:
+            if not getattr(ctx, "reused", False):
+                raise
+            raise RuntimeError(  # the membrane buffer was reused by an earlier backward
                 "backward through a fused LIF layer a second time (retain_graph=True): its "
                 "saved membrane holds the first backward's gradient; build the layer with "
                 "LIF(..., reuse_membrane=False), or sum the losses and call backward once"
@@ -141,8 +143,8 @@ class _LIFSequence(torch.autograd.Function):
         if g_spikes is not None and ctx.compile:  # dL/dz * dz/dU in one fused pass
             g = kernels.get("direct_grad", True)(vs, v_th, g_spikes, ctx.spike_fn)
         elif g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
-            private = not (ctx.membrane or need_beta or need_th)
-            g = ctx.spike_fn.backward_(vs.sub_(v_th) if private else vs - v_th, g_spikes)
+            ctx.reused = not (ctx.membrane or need_beta or need_th)
+            g = ctx.spike_fn.backward_(vs.sub_(v_th) if ctx.reused else vs - v_th, g_spikes)
         else:
             g = torch.zeros_like(vs)
         g_th = -g.sum_to_size(v_th.shape) if need_th else None
