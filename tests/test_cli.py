@@ -126,9 +126,10 @@ def test_eventprop_method_end_to_end(tmp_path, loss):
     run = tmp_path / "ep"
     args = ["train", "--method", "eventprop", "--dataset", "digits", "--hidden", "16"]
     args += ["--loss", loss, "--epochs", "1", "--batch-size", "128", "--out", str(run)]
-    assert cli.main(args) == 0
+    assert cli.main([*args, "--rescue-silent", "0.1"]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["method"] == "eventprop" and config["extra"]["tau_syn"] == 5e-3
+    assert config["extra"]["rescue_silent"] == 0.1
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert cli.main(["eval", str(run)]) == 0
@@ -199,3 +200,24 @@ def test_keep_best_tests_and_saves_the_best_validation_epoch(tmp_path):
     assert fit(parted, resume=True, log=lambda _: None)["best_epoch"] == epoch
     c = _weights(tmp_path / "parted")
     assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_eventprop_rescue_silent_raises_only_silent_outputs():
+    from torchspike.distributed import Context
+    from torchspike.methods import EventProp
+
+    cfg = Config(method="eventprop", dataset="digits", hidden=[], loss="ttfs", encoding="latency")
+    cfg.extra = {"duration": 20e-3, "rescue_silent": 0.25}
+    method = EventProp()
+    model = method.build(cfg, (64,), 3)
+    before = model[-1].weight.detach().clone()
+    # scores are -first-spike times; a neuron that never fired carries the window end
+    scores = -torch.tensor([[5e-3, 20e-3, 8e-3], [6e-3, 7e-3, 8e-3]])
+    method.after_step(model, scores, cfg, Context())
+    change = model[-1].weight.detach() - before
+    torch.testing.assert_close(change[1], torch.full_like(change[1], 0.25))  # silent in sample 0
+    assert torch.equal(change[0], torch.zeros_like(change[0]))
+    assert torch.equal(change[2], torch.zeros_like(change[2]))
+    cfg.loss = "max-voltage"  # only the first-spike loss has silent outputs to rescue
+    method.after_step(model, scores, cfg, Context())
+    assert torch.equal(model[-1].weight.detach() - before, change)

@@ -29,6 +29,9 @@ def encode_input(x: Tensor, cfg: Config) -> Tensor:
 class BPTT:
     """Build, run and score a surrogate-gradient network."""
 
+    def after_step(self, model: nn.Module, scores: Tensor, cfg: Config, ctx) -> None:
+        """Nothing to do after an optimiser step (EventProp's silent-neuron rule lives here)."""
+
     def check(self, cfg: Config) -> None:
         check.choice(cfg.encoding, ENCODINGS, "encoding")
         check.choice(cfg.loss, LOSSES, "loss")

@@ -73,6 +73,12 @@ def _train_parser(sub) -> None:
     ep.add_argument("--duration", type=float, default=20e-3, help="simulated time per sample")
     ep.add_argument("--recurrent", action="store_true", help="recurrent hidden layers")
     ep.add_argument("--bias-spike", action="store_true", help="add an always-on input spike")
+    ep.add_argument(
+        "--rescue-silent",
+        type=float,
+        default=0.0,
+        help="ttfs: raise the weights of silent output neurons by this after each step",
+    )
     st = p.add_argument_group("stdp")
     st.add_argument("--n-neurons", type=int, default=100, help="excitatory neurons")
     st.add_argument(
@@ -116,6 +122,7 @@ def _config(args: argparse.Namespace) -> Config:
             "duration": args.duration,
             "recurrent": args.recurrent,
             "bias_spike": args.bias_spike,
+            "rescue_silent": args.rescue_silent,
         }
     if args.method == "stdp":
         values["extra"] = {

@@ -68,6 +68,18 @@ class EventProp:
         out, ep = self._run(model, x, cfg)
         return self._scores(out, ep)
 
+    def after_step(self, model: nn.Module, scores: Tensor, cfg: Config, ctx) -> None:
+        """``--rescue-silent`` with the ttfs loss: raise the weights of output neurons that
+        stayed silent for some sample of the batch on any rank (scores are -first-spike times)."""
+        from .eventprop.train import rescue_silent, silent_outputs
+
+        ep = self.options(cfg)
+        if ep.loss != "ttfs" or ep.rescue_silent <= 0:
+            return
+        silent = silent_outputs(-scores, ep.duration)
+        silent = torch.tensor(ctx.sum(silent.double().tolist()), device=silent.device) > 0
+        rescue_silent(model[-1], silent, ep.rescue_silent)
+
     def trace(self, model: nn.Module, x: Tensor, cfg: Config) -> dict[str, dict[str, Tensor]]:
         """Dense ``[T, B, N]`` spike rasters of every spiking layer (for plots)."""
         from .eventprop.spikes import Spikes

@@ -181,6 +181,7 @@ def _fit(cfg, ctx, resume, log, on_batch) -> dict[str, Any]:
                 # DDP averages rank gradients: weight each rank's mean loss by its share
                 (loss * (ctx.world * len(idx) / len(batches[b]))).backward()
                 optimizer.step()
+                method.after_step(model, scores, cfg, ctx)
                 run["loss_sum"] += loss.item() * len(idx)
                 run["correct"] += (scores.argmax(1) == y).sum().item()
                 run["seen"] += len(idx)

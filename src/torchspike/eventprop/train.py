@@ -192,9 +192,15 @@ def loss_fn(output: Spikes | Tensor, y: Tensor, config: Config) -> Tensor:
 
 
 @torch.no_grad()
-def _rescue_silent(layer: nn.Module, out: Spikes, amount: float) -> None:
-    silent = (first_spike_times(out) >= out.duration).any(0)
+def rescue_silent(layer: nn.Module, silent: Tensor, amount: float) -> None:
+    """pytorch-eventprop's rule: raise the input weights of the output neurons in ``silent``
+    (``[n_out]`` bool: silent for some sample of the batch) by ``amount``."""
     layer.weight[silent] += amount
+
+
+def silent_outputs(first_times: Tensor, duration: float) -> Tensor:
+    """``[n_out]``: the output neurons that did not fire for some sample (time >= duration)."""
+    return (first_times >= duration).any(0)
 
 
 @torch.no_grad()
@@ -256,7 +262,8 @@ def fit(
             loss.backward()
             opt.step()
             if config.loss == "ttfs" and config.rescue_silent > 0:
-                _rescue_silent(model[-1], out, config.rescue_silent)
+                silent = silent_outputs(first_spike_times(out), out.duration)
+                rescue_silent(model[-1], silent, config.rescue_silent)
             total += loss.item() * len(idx)
             correct += int((predict(out, config.loss) == yb).sum())
             seen += len(idx)
