@@ -30,21 +30,28 @@ def _offsets(counts: Tensor) -> Tensor:
 
 
 def _bag_sum(
-    index: Tensor, offsets: Tensor, table: Tensor, bias: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
+    index: Tensor,
+    offsets: Tensor,
+    table: Tensor,
+    bias: Tensor | None = None,
+    *,
+    column_sums: bool = False,
+) -> tuple[Tensor, Tensor | None]:
     """``out[b] = sum(table[index[offsets[b]:offsets[b + 1]]]) (+ bias)``, in column chunks of
-    the table, and the column sums of ``table`` (read from each chunk while it is in cache)."""
+    the table; with ``column_sums`` also the column sums of ``table``, read from each chunk while
+    it is in cache."""
     out = torch.empty(len(offsets), table.shape[1], dtype=table.dtype, device=table.device)
-    column_sums = torch.empty(table.shape[1], dtype=table.dtype, device=table.device)
+    sums = torch.empty(table.shape[1], dtype=table.dtype, device=table.device)
     for j in range(0, table.shape[1], _CHUNK):
         part = table[:, j : j + _CHUNK].contiguous()
-        torch.sum(part, 0, out=column_sums[j : j + _CHUNK])
+        if column_sums:
+            torch.sum(part, 0, out=sums[j : j + _CHUNK])
         bag = F.embedding_bag(index, part, offsets, mode="sum")
         if bias is None:
             out[:, j : j + _CHUNK] = bag
         else:  # the bias added in the copy into place, not in another pass
             torch.add(bag, bias[j : j + _CHUNK], out=out[:, j : j + _CHUNK])
-    return out, column_sums
+    return out, (sums if column_sums else None)
 
 
 class _SparseBinaryLinear(torch.autograd.Function):
@@ -61,16 +68,15 @@ class _SparseBinaryLinear(torch.autograd.Function):
         rows, cols, weight = ctx.saved_tensors
         need_x, _, _, need_w, need_b = ctx.needs_input_grad
         gx = gy @ weight if need_x else None
+        need_b = need_b and ctx.has_bias
         gw = gb = None
         if need_w:  # dW^T[k] = sum of dy[m] over the samples m where input k fired
             order = torch.argsort(cols.to(torch.int32), stable=True)  # int32 sorts 2x faster
             offsets = _offsets(torch.bincount(cols, minlength=ctx.in_features))
-            gw_t, gb = _bag_sum(rows[order], offsets, gy)
+            gw_t, gb = _bag_sum(rows[order], offsets, gy, column_sums=need_b)
             gw = gw_t.t()
-        if need_b and ctx.has_bias:
-            gb = gy.sum(0) if gb is None else gb
-        else:
-            gb = None
+        elif need_b:
+            gb = gy.sum(0)
         return gx, None, None, gw, gb
 
 

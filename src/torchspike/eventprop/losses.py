@@ -18,20 +18,11 @@ LOSSES = ("ttfs", "max-voltage", "sum", "sum-exp")
 READOUT = {"max-voltage": "max", "sum": "sum", "sum-exp": "sum_exp"}
 
 
-def first_spike_loss(
-    spikes: Spikes,
-    target: Tensor,
-    *,
-    tau_syn: float,
-    xi: float = 0.4,
-    alpha: float = 3e-3,
-    beta: float = 6.4,
-) -> Tensor:
-    """``CE(softmax(-t / (xi tau_syn)), y) + alpha (exp(t_y / (beta tau_syn)) - 1)`` over the
-    first-spike times ``t`` of ``spikes``; silent neurons count as spiking at the window end."""
-    return first_spike_ce(
-        first_spike_times(spikes), target, tau_syn=tau_syn, xi=xi, alpha=alpha, beta=beta
-    )
+def first_spike_loss(spikes: Spikes, target: Tensor, **options: float) -> Tensor:
+    """:func:`torchspike.loss.first_spike_ce` on the first-spike times of ``spikes`` (silent
+    neurons count as spiking at the window end); ``options``: ``tau_syn``, ``xi``, ``alpha``,
+    ``beta``."""
+    return first_spike_ce(first_spike_times(spikes), target, **options)
 
 
 def voltage_ce(readout: Tensor, target: Tensor) -> Tensor:
