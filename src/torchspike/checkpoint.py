@@ -38,9 +38,11 @@ def load_json(path: Path) -> Any:
         return json.load(f)
 
 
-def save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
+def save_weights(
+    path: Path, state: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    _atomic(Path(path), lambda tmp: save_file(tensors, tmp))
+    _atomic(Path(path), lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -190,21 +190,14 @@ def lif_sequence(
     The membrane sequence is ``U[t]`` before each step's own reset (the state to carry on). With
     ``membrane=False`` the second output is only the last step's membrane ``[B, ...]``, and the
     backward saves one ``[T, B, ...]`` buffer; a second backward through the same graph then
-    raises.
+    raises. Where no gradient is needed, ``membrane=False`` runs the recursion without autograd in
+    two membrane buffers instead of T (the same spikes, bit for bit).
     """
+    if not membrane and not needs_grad(xs, v0, beta, v_th):
+        return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False)
     return _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile, membrane)
 
 
 def needs_grad(*tensors: Tensor) -> bool:
     """True when autograd would record an op on ``tensors``."""
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
-def lif_spikes(
-    xs: Tensor, v0: Tensor, beta: Tensor, v_th: Tensor, reset: str
-) -> tuple[Tensor, Tensor]:
-    """The forward of :func:`lif_sequence` when no gradient is needed and only the spikes are:
-    ``(spikes [T, B, ...], final membrane [B, ...])``, with two membrane buffers instead of T."""
-    if needs_grad(xs, v0, beta, v_th):
-        raise ValueError("lif_spikes computes no gradient: call it under torch.no_grad()")
-    return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False)

@@ -41,17 +41,17 @@ def _bag_sum(
     the table; with ``column_sums`` also the column sums of ``table``, read from each chunk while
     it is in cache."""
     out = torch.empty(len(offsets), table.shape[1], dtype=table.dtype, device=table.device)
-    sums = torch.empty(table.shape[1], dtype=table.dtype, device=table.device)
+    sums = table.new_empty(table.shape[1]) if column_sums else None
     for j in range(0, table.shape[1], _CHUNK):
         part = table[:, j : j + _CHUNK].contiguous()
-        if column_sums:
+        if sums is not None:
             torch.sum(part, 0, out=sums[j : j + _CHUNK])
         bag = F.embedding_bag(index, part, offsets, mode="sum")
         if bias is None:
             out[:, j : j + _CHUNK] = bag
         else:  # the bias added in the copy into place, not in another pass
             torch.add(bag, bias[j : j + _CHUNK], out=out[:, j : j + _CHUNK])
-    return out, (sums if column_sums else None)
+    return out, sums
 
 
 class _SparseBinaryLinear(torch.autograd.Function):

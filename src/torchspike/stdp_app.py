@@ -7,10 +7,8 @@ accuracy history) and the resumable ``checkpoint.safetensors``, written atomical
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,19 +34,6 @@ def stdp_config(cfg: Config):
         n_classes=data.num_classes(cfg.dataset),
         **extra,
     )
-
-
-def _save_state(path: Path, state: dict[str, torch.Tensor], config) -> None:
-    from .stdp import save_state
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_state(tmp, state, config)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 class _Progress:
@@ -82,7 +67,7 @@ class _Progress:
 
 def fit_run(cfg: Config, *, resume: bool = False, log=print) -> dict[str, Any]:
     """Train unsupervised, assign classes from training data, test; write the run directory."""
-    from .stdp import fit, load_state
+    from .stdp import fit, load_state, save_state
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +83,7 @@ def fit_run(cfg: Config, *, resume: bool = False, log=print) -> dict[str, Any]:
     stop = {"requested": False}
 
     def on_checkpoint(s: dict[str, torch.Tensor]) -> None:
-        _save_state(out / CHECKPOINT, s, config)
+        save_state(out / CHECKPOINT, s, config)
         if stop["requested"]:
             raise KeyboardInterrupt
 
@@ -116,7 +101,7 @@ def fit_run(cfg: Config, *, resume: bool = False, log=print) -> dict[str, Any]:
     finally:
         signal.signal(signal.SIGINT, previous)
         progress.close()
-    _save_state(out / WEIGHTS, result.state, config)
+    save_state(out / WEIGHTS, result.state, config)
     history = result.state["history"].tolist()  # rows: images seen, acc all, acc proportion, ..
     metrics = {
         **result.metrics,

@@ -85,9 +85,6 @@ class ATan(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
 
-    def derivative_(self, x: Tensor) -> Tensor:
-        return x.mul_(math.pi / 2 * self.alpha).square_().add_(1).reciprocal_().mul_(self.alpha / 2)
-
     def backward_(self, x: Tensor, grad: Tensor) -> Tensor:
         # grad / (2/alpha + 2/alpha (pi/2 alpha)^2 x^2): two passes instead of six
         c = 2 / self.alpha
@@ -103,9 +100,6 @@ class FastSigmoid(Surrogate):
 
     def derivative(self, x: Tensor) -> Tensor:
         return 1 / (1 + self.slope * x.abs()) ** 2
-
-    def derivative_(self, x: Tensor) -> Tensor:
-        return x.abs_().mul_(self.slope).add_(1).square_().reciprocal_()
 
     def backward_(self, x: Tensor, grad: Tensor) -> Tensor:
         # grad / (1 + slope |x|)^2: four passes instead of six

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .. import _checks as check
 from .. import surrogate
-from ..sequence import RESETS, lif_sequence, lif_spikes, needs_grad
+from ..sequence import RESETS, lif_sequence, needs_grad
 from .base import Neuron
 
 
@@ -112,11 +112,8 @@ class LIF(Neuron):
 
     def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
-        if self.output == "spikes" and not needs_grad(xs, state.v, beta, v_th):
-            # inference: keep two membrane buffers, not T
-            spikes, v = lif_spikes(xs, state.v, beta, v_th, self.reset)
-            return spikes, LIFState(v)
-        if self.output == "spikes" and self.reuse_membrane:
+        inference = not needs_grad(xs, state.v, beta, v_th)
+        if self.output == "spikes" and (self.reuse_membrane or inference):
             spikes, v = lif_sequence(
                 xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile, membrane=False
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -56,15 +57,11 @@ def assignment_of(state: dict[str, Tensor]) -> Assignment:
 
 
 def save_state(path: str | os.PathLike, state: dict[str, Tensor], config: STDPConfig) -> None:
-    """Write ``state`` to a safetensors file, with ``config`` in its metadata."""
-    from safetensors.torch import save_file
+    """Write ``state`` to a safetensors file (atomically), with ``config`` in its metadata."""
+    from ..checkpoint import save_weights
 
-    tensors = {k: v.contiguous() for k, v in state.items()}
-    save_file(
-        tensors,
-        os.fspath(path),
-        metadata={"method": "stdp", "config": json.dumps(config.to_dict())},
-    )
+    metadata = {"method": "stdp", "config": json.dumps(config.to_dict())}
+    save_weights(Path(path), state, metadata)
 
 
 def load_state(path: str | os.PathLike) -> tuple[dict[str, Tensor], STDPConfig]:
