@@ -75,6 +75,12 @@ def _one_spike(fired: Tensor, over: Tensor) -> Tensor:
     return torch.stack([keep, fired[1]])
 
 
+def _normalize_(w: Tensor, dim: int, norm: float) -> None:
+    """Scale ``w`` in place so that its sums over ``dim`` equal ``norm`` (an all-zero line
+    stays zero)."""
+    w.mul_(norm / w.sum(dim, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny))
+
+
 class DiehlCook(nn.Module):
     """The network of the module docstring with ``weight [n_neurons, n_inputs]`` (the plastic
     input -> excitatory weights, one receptive field per row) and ``theta [n_neurons]``.
@@ -117,8 +123,7 @@ class DiehlCook(nn.Module):
     @torch.no_grad()
     def normalize_(self) -> None:
         """Scale each neuron's input weights to sum to ``params.norm``."""
-        total = self.weight.sum(1, keepdim=True).clamp_min(torch.finfo(self.weight.dtype).tiny)
-        self.weight.mul_(self.params.norm / total)
+        _normalize_(self.weight, 1, self.params.norm)
 
     def rates(self, x: Tensor, intensity: Tensor | float) -> Tensor:
         """Input rates in Hz: ``x [B, ...]`` in [0, 1] times ``rate_scale * intensity``
@@ -161,14 +166,15 @@ class DiehlCook(nn.Module):
         d_ge, d_gi = math.exp(-p.dt / p.tau_ge), math.exp(-p.dt / p.tau_gi)
         if learn:
             d1, c_pre = math.exp(-p.dt / p.tau_post), p.dt / p.tau_pre
-            d2 = math.exp(-p.dt / p.tau_post2) if p.tau_post2 is not None else 1.0
-            post1, post2 = torch.zeros_like(counts), torch.zeros_like(counts)
+            post1 = torch.zeros_like(counts)
+            post2 = None if p.tau_post2 is None else torch.zeros_like(counts)  # slow LTP trace
+            d2 = 1.0 if post2 is None else math.exp(-p.dt / p.tau_post2)
             last_pre = torch.full((batch, self.n_inputs), -math.inf, dtype=dtype, device=device)
         zs = [] if record else None
         renorm = max(1, steps // batch)  # as often as `batch` images shown one by one would
         for t in range(steps):
             if learn and t and t % renorm == 0:
-                w.mul_(p.norm / w.sum(0).clamp_min(1e-30))
+                _normalize_(w, 0, p.norm)
             # charge; a neuron within t_ref of its spike keeps its membrane
             free = since >= c.n_ref
             if conductance:
@@ -184,7 +190,8 @@ class DiehlCook(nn.Module):
             since += 1
             if learn:
                 post1.mul_(d1)
-                post2.mul_(d2)
+                if post2 is not None:
+                    post2.mul_(d2)
             # fire and reset
             fired = (v > th).logical_and_(since > c.n_lock)
             z = _one_spike(fired, v - th) if p.one_spike else fired
@@ -203,7 +210,8 @@ class DiehlCook(nn.Module):
                     if rows.numel():
                         self._potentiate(w, ze, rows, last_pre, post2, t, c_pre)
                         post1.masked_fill_(z[0], 1.0)
-                        post2.masked_fill_(z[0], 1.0)
+                        if post2 is not None:
+                            post2.masked_fill_(z[0], 1.0)
                         self.theta.add_(fired[0].sum(0), alpha=p.theta_plus)
                         th[0, 0] = self.theta + p.v_th_e
             # deliver this step's input spikes; depress their synapses by the post trace
@@ -226,5 +234,5 @@ class DiehlCook(nn.Module):
         """LTP on post spikes: ``w += nu_post * x_pre (x) (z * post2)``, clamped."""
         p = self.params
         x_pre = torch.exp((last_pre[rows] - t) * c_pre)  # nearest-spike pre trace
-        ltp = ze[rows] * post2[rows] if p.tau_post2 is not None else ze[rows]
+        ltp = ze[rows] if post2 is None else ze[rows] * post2[rows]
         w.addmm_(x_pre.t(), ltp, alpha=p.nu_post * self.unit).clamp_(0.0, p.w_max * self.unit)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 SYNAPSES = ("conductance", "current")
@@ -104,9 +104,6 @@ class DiehlCookParams:
             tau_post2=None,
         )
         return replace(base, **overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @property
     def steps(self) -> int:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks as check
-from .traces import MODES, decay, trace_step
+from .traces import MODES, add_spikes, decay, trace_step
 
 BOUNDS = ("hard", "soft")
 
@@ -103,8 +103,9 @@ class STDP:
         ``pre`` is shaped like the layer input ``[B, ...]`` and ``post`` like its output.
         """
         state = self.initial_state(pre, post) if state is None else state
-        x = state.pre * self.d_pre
-        ltp_post = post if self.d_post2 is None else post * (state.post2 * self.d_post2)
+        x = state.pre * self.d_pre  # decayed once, used for LTP and then for the new trace
+        y2 = None if self.d_post2 is None else state.post2 * self.d_post2
+        ltp_post = post if y2 is None else post * y2
         y = trace_step(state.post, post, self.d_post, self.trace)
         w = self.layer.weight.detach()
         ltp = correlate(ltp_post, x, self.layer)
@@ -114,12 +115,8 @@ class STDP:
             ltd = ltd * (w - self.w_min).clamp_min(0) ** self.mu
         dw = self.nu_post * ltp - self.nu_pre * ltd
         self.accumulate(dw)
-        x = trace_step(state.pre, pre, self.d_pre, self.trace)
-        y2 = (
-            trace_step(state.post2, post, self.d_post2, self.trace)
-            if self.d_post2 is not None
-            else state.post2
-        )
+        x = add_spikes(x, pre, self.trace)
+        y2 = state.post2 if y2 is None else add_spikes(y2, post, self.trace)
         return dw, STDPState(x, y, y2)
 
     def run(

@@ -17,6 +17,23 @@ from .assign import Assignment
 from .config import STDPConfig
 from .diehl_cook import DiehlCook
 
+KEYS = (
+    "weight",
+    "theta",
+    "input_shape",
+    "assignment",
+    "proportions",
+    "rates",
+    "history",
+    "epoch",
+    "position",
+    "pending",
+    "seen",
+    "window_counts",
+    "window_labels",
+    "rng",
+)  # what new_state returns (tests check they agree)
+
 
 def new_state(config: STDPConfig, input_shape: tuple[int, ...], n_classes: int) -> dict:
     """A fresh run: initial weights and ``theta`` from ``config.seed``, no progress."""

@@ -22,8 +22,11 @@ def decay(tau: float, dt: float) -> float:
 
 def trace_step(x: Tensor, spikes: Tensor, d: float | Tensor, mode: str = "set") -> Tensor:
     """One step of the trace recursion in the module docstring (a new tensor)."""
-    check.choice(mode, MODES, "mode")
-    x = x * d
+    return add_spikes(x * d, spikes, check.choice(mode, MODES, "mode"))
+
+
+def add_spikes(decayed: Tensor, spikes: Tensor, mode: str) -> Tensor:
+    """The second half of :func:`trace_step`, on an already decayed trace (``mode`` checked)."""
     if mode == "add":
-        return x + spikes
-    return x.masked_fill(spikes != 0, 1.0)
+        return decayed + spikes
+    return decayed.masked_fill(spikes != 0, 1.0)

@@ -22,7 +22,7 @@ from .assign import Assignment, assign, vote_all, vote_proportion
 from .config import STDPConfig
 from .diehl_cook import DiehlCook
 from .loop import present_all
-from .state import assignment_of, model_from_state, new_state
+from .state import KEYS, assignment_of, model_from_state, new_state
 
 Progress = Callable[[dict[str, Any]], None]
 Checkpoint = Callable[[dict[str, Tensor]], None]
@@ -226,7 +226,7 @@ def _fit(config, train, test, state, on_progress, on_checkpoint) -> FitResult:
 
 
 def _check_state(state: dict[str, Tensor], config: STDPConfig, n_inputs: int, n_classes: int):
-    missing = sorted(set(new_state(config, (1,), 1)) - set(state))
+    missing = sorted(set(KEYS) - set(state))
     if missing:
         raise ValueError(f"state is missing {missing}")
     expected = {
