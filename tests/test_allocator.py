@@ -1,5 +1,6 @@
 """``retain_freed_memory``: freed blocks stay in the process instead of going back to the OS."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -28,8 +29,9 @@ PROBE = textwrap.dedent(
 
 
 def _kept_mib(mode: str) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # glibc's defaults
     out = subprocess.run(
-        [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True, env=env
     )
     return float(out.stdout)
 

@@ -42,14 +42,16 @@ def test_sparse_linear_on_gpu_equals_dense():
     torch.manual_seed(0)
     x = (torch.rand(200, 50, device=GPU) < 0.03).float()
     w = torch.randn(512, 50, device=GPU, requires_grad=True)
+    b = torch.randn(512, device=GPU, requires_grad=True)
     gy = torch.randn(200, 512, device=GPU)
-    y = sparse.maybe_sparse_linear(x, w, None)
+    y = sparse.maybe_sparse_linear(x, w, b)
     assert y is not None
-    (g_sparse,) = torch.autograd.grad(y, w, gy)
-    y_dense = nn.functional.linear(x, w)
-    (g_dense,) = torch.autograd.grad(y_dense, w, gy)
+    g_sparse = torch.autograd.grad(y, [w, b], gy)
+    y_dense = nn.functional.linear(x, w, b)
+    g_dense = torch.autograd.grad(y_dense, [w, b], gy)
     torch.testing.assert_close(y, y_dense)
-    torch.testing.assert_close(g_sparse, g_dense)
+    for got, want in zip(g_sparse, g_dense, strict=True):
+        torch.testing.assert_close(got, want)
 
 
 def test_spiking_net_training_step_on_gpu_equals_cpu():

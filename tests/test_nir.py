@@ -115,10 +115,25 @@ def test_nir_cuba_lif_matches_euler_by_hand():
 
 def test_surrogate_gradient_flows_and_reset_is_detached():
     lif = tn.NIRLIF(dt=DT, tau=5e-3, r=5.0, v_th=0.5)
-    xs = torch.full((6, 2, 3), 0.4, requires_grad=True)
+    xs = torch.full((6, 2, 3), 0.4, dtype=torch.float64, requires_grad=True)
     spikes, _ = lif(xs)
-    spikes.sum().backward()
-    assert spikes.sum() > 0 and xs.grad.abs().sum() > 0
+    (grad,) = torch.autograd.grad(spikes.sum(), xs)
+    assert spikes.sum() > 0 and grad.abs().sum() > 0
+    # by hand: Euler step, ATan spike, and a reset that replaces v (no gradient through it),
+    # against the same recursion with a reset v (1 - z) + v_reset z that passes the gradient
+    k, atan = DT / 5e-3, ts.surrogate.atan()
+
+    def run(detached):
+        v, out = torch.zeros(2, 3, dtype=torch.float64), []
+        for x in xs.unbind(0):
+            v = (1 - k) * v + k * 5.0 * x
+            z = atan(v - 0.5)
+            v = torch.where(z.detach() > 0, torch.zeros_like(v), v) if detached else v * (1 - z)
+            out.append(z)
+        return torch.autograd.grad(torch.stack(out).sum(), xs)[0]
+
+    torch.testing.assert_close(grad, run(detached=True))
+    assert not torch.allclose(grad, run(detached=False))
 
 
 def test_euler_overshoot_and_bad_parameters():

@@ -73,20 +73,37 @@ def _check_dt(dt: float) -> float:
 
 
 class _NIRNeuron(Neuron):
-    """Shared plumbing: float64 parameter buffers, the reset, ``_run`` with hoisted coefficients."""
+    """Shared plumbing: ``dt``, the threshold and reset (float64 buffers), the surrogate, and
+    ``_run`` with every coefficient converted once, not at each step."""
 
-    def _fire_and_reset(self, v: Tensor) -> tuple[Tensor, Tensor]:
+    def __init__(self, dt: float, v_th: Param, v_reset: float | Tensor, spike_fn) -> None:
+        super().__init__()
+        self.dt = _check_dt(dt)
+        self.register_buffer("v_th", None if v_th is None else _f64(v_th, "v_th"))
+        self.register_buffer("v_reset", _f64(v_reset, "v_reset") if v_th is not None else None)
+        self.spike_fn = surrogate.get(spike_fn)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, dt={self.dt:g}"
+
+    def _constants(self, dtype: torch.dtype) -> tuple:
+        """The coefficients of the subclass's ``_step``, then ``v_th`` and ``v_reset``."""
         if self.v_th is None:
+            return (*self.coefficients(dtype), None, None)
+        return (*self.coefficients(dtype), self.v_th.to(dtype), self.v_reset.to(dtype))
+
+    def _fire_and_reset(self, v: Tensor, v_th: Tensor | None, v_reset: Tensor | None):
+        if v_th is None:
             return v, v
-        z = self.spike_fn(v - self.v_th.to(v.dtype))
-        return z, torch.where(z.detach() > 0, self.v_reset.to(v.dtype), v)
+        z = self.spike_fn(v - v_th)
+        return z, torch.where(z.detach() > 0, v_reset, v)
 
     def _run(self, xs: Tensor, state):
-        coefficients = self.coefficients(xs.dtype)
-        return run_steps(lambda x, s: self._step(x, s, *coefficients), xs, state)
+        constants = self._constants(xs.dtype)
+        return run_steps(lambda x, s: self._step(x, s, *constants), xs, state)
 
     def step(self, x: Tensor, state):
-        return self._step(x, state, *self.coefficients(x.dtype))
+        return self._step(x, state, *self._constants(x.dtype))
 
 
 class NIRLIF(_NIRNeuron):
@@ -106,24 +123,17 @@ class NIRLIF(_NIRNeuron):
         v_reset: float | Tensor = 0.0,
         spike_fn: str | surrogate.Surrogate = "atan",
     ):
-        super().__init__()
-        self.dt = _check_dt(dt)
+        super().__init__(dt, v_th, v_reset, spike_fn)
         if tau is None and not bool((torch.as_tensor(v_leak) == 0).all()):
             raise ValueError(f"v_leak needs a leak: give tau too, got v_leak={v_leak!r}")
         self.register_buffer("tau", None if tau is None else _time_constant(tau, self.dt, "tau"))
         self.register_buffer("r", _f64(r, "r"))
         self.register_buffer("v_leak", _f64(v_leak, "v_leak") if tau is not None else None)
-        self.register_buffer("v_th", None if v_th is None else _f64(v_th, "v_th"))
-        self.register_buffer("v_reset", _f64(v_reset, "v_reset") if v_th is not None else None)
-        self.spike_fn = surrogate.get(spike_fn)
 
     @property
     def kind(self) -> str:
         """The NIR node type: ``LIF``, ``LI``, ``IF`` or ``I``."""
         return ("L" if self.tau is not None else "") + ("IF" if self.v_th is not None else "I")
-
-    def extra_repr(self) -> str:
-        return f"{self.kind}, dt={self.dt:g}"
 
     def coefficients(self, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
         """``(a, b, g)`` of ``v[t] = a v' + b + g x[t]``."""
@@ -138,8 +148,8 @@ class NIRLIF(_NIRNeuron):
         rest = self.v_leak if self.v_leak is not None else torch.zeros(())
         return NIRLIFState(torch.zeros_like(x) + rest.to(x.dtype))
 
-    def _step(self, x: Tensor, state: NIRLIFState, a: Tensor, b: Tensor, g: Tensor):
-        z, v = self._fire_and_reset(a * state.v + b + g * x)
+    def _step(self, x: Tensor, state: NIRLIFState, a, b, g, v_th, v_reset):
+        z, v = self._fire_and_reset(a * state.v + b + g * x, v_th, v_reset)
         return z, NIRLIFState(v)
 
 
@@ -159,24 +169,17 @@ class NIRCubaLIF(_NIRNeuron):
         v_reset: float | Tensor = 0.0,
         spike_fn: str | surrogate.Surrogate = "atan",
     ):
-        super().__init__()
-        self.dt = _check_dt(dt)
+        super().__init__(dt, v_th, v_reset, spike_fn)
         self.register_buffer("tau_syn", _time_constant(tau_syn, self.dt, "tau_syn"))
         self.register_buffer("tau_mem", _time_constant(tau_mem, self.dt, "tau_mem"))
         self.register_buffer("r", _f64(r, "r"))
         self.register_buffer("v_leak", _f64(v_leak, "v_leak"))
         self.register_buffer("w_in", _f64(w_in, "w_in"))
-        self.register_buffer("v_th", None if v_th is None else _f64(v_th, "v_th"))
-        self.register_buffer("v_reset", _f64(v_reset, "v_reset") if v_th is not None else None)
-        self.spike_fn = surrogate.get(spike_fn)
 
     @property
     def kind(self) -> str:
         """The NIR node type: ``CubaLIF`` or ``CubaLI``."""
         return "CubaLIF" if self.v_th is not None else "CubaLI"
-
-    def extra_repr(self) -> str:
-        return f"{self.kind}, dt={self.dt:g}"
 
     def coefficients(self, dtype: torch.dtype) -> tuple[Tensor, ...]:
         """``(a_syn, g_syn, a_mem, b_mem, g_mem)``: ``i = a_syn i + g_syn x``,
@@ -188,9 +191,9 @@ class NIRCubaLIF(_NIRNeuron):
     def initial_state(self, x: Tensor) -> NIRCubaLIFState:
         return NIRCubaLIFState(torch.zeros_like(x) + self.v_leak.to(x.dtype), torch.zeros_like(x))
 
-    def _step(self, x, state: NIRCubaLIFState, a_syn, g_syn, a_mem, b_mem, g_mem):
+    def _step(self, x, state: NIRCubaLIFState, a_syn, g_syn, a_mem, b_mem, g_mem, v_th, v_reset):
         i = a_syn * state.i + g_syn * x
-        z, v = self._fire_and_reset(a_mem * state.v + b_mem + g_mem * i)
+        z, v = self._fire_and_reset(a_mem * state.v + b_mem + g_mem * i, v_th, v_reset)
         return z, NIRCubaLIFState(v, i)
 
 
