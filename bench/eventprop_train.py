@@ -135,7 +135,8 @@ def main() -> None:
     print(f"# {args.preset}: {json.dumps(config)}; {sizes}")
     cfg = ep_train.Config.from_dict(config)
     torch.manual_seed(cfg.seed)
-    model = ep_train.build_model(cfg, ep_train.n_inputs(train[0], cfg), int(train[1].max()) + 1)
+    n_in = ep_train.n_inputs(train[0].shape[1:], cfg)
+    model = ep_train.build_model(cfg, n_in, int(train[1].max()) + 1)
     start = time.perf_counter()
 
     def log(record: dict) -> None:

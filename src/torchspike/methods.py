@@ -7,7 +7,6 @@ checkpoints, resume and plots. ``stdp`` has its own loop (:mod:`torchspike.stdp_
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -40,10 +39,10 @@ class EventProp:
         )
 
     def build(self, cfg: Config, in_shape: tuple[int, ...], classes: int) -> nn.Module:
-        from .eventprop.train import build_model
+        from .eventprop.train import build_model, n_inputs
 
         ep = self.options(cfg)
-        return build_model(ep, math.prod(in_shape) + int(ep.bias_spike), classes)
+        return build_model(ep, n_inputs(in_shape, ep), classes)
 
     def _run(self, model: nn.Module, x: Tensor, cfg: Config) -> tuple[Any, Any]:
         from .eventprop.train import encode
@@ -52,9 +51,9 @@ class EventProp:
         return model(encode(x, ep)), ep
 
     def _scores(self, out: Any, ep) -> Tensor:
-        from .eventprop.spikes import first_spike_times
+        from .eventprop.losses import scores
 
-        return -first_spike_times(out) if ep.loss == "ttfs" else out
+        return scores(out, ep.loss)
 
     def loss_and_scores(
         self, model: nn.Module, x: Tensor, y: Tensor, cfg: Config

@@ -72,8 +72,8 @@ class _LIF(torch.autograd.Function):
                 u += dv
             z = u > v_th
             v_next = u
-            if bool(z.any()):
-                bz, nz = z.nonzero(as_tuple=True)
+            bz, nz = z.nonzero(as_tuple=True)  # one pass (and one sync) finds the spikes
+            if len(bz):
                 v_prev, u_z = v[bz, nz], u[bz, nz]
                 frac, ok = _crossing(v_prev, u_z, v_th)
                 v_next = u.masked_fill(z, 0.0)

@@ -30,9 +30,12 @@ def voltage_ce(readout: Tensor, target: Tensor) -> Tensor:
     return F.cross_entropy(readout, target)
 
 
+def scores(output: Spikes | Tensor, loss: str) -> Tensor:
+    """Class scores ``[B, C]``: minus the first-spike times for ``ttfs``, the readout otherwise."""
+    check.choice(loss, LOSSES, "loss")
+    return -first_spike_times(output) if loss == "ttfs" else output
+
+
 def predict(output: Spikes | Tensor, loss: str) -> Tensor:
     """Class predictions: the earliest first spike for ``ttfs``, the largest readout otherwise."""
-    check.choice(loss, LOSSES, "loss")
-    if loss == "ttfs":
-        return first_spike_times(output).argmin(1)
-    return output.argmax(1)
+    return scores(output, loss).argmax(1)

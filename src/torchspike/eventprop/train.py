@@ -1,4 +1,5 @@
-"""Training EventProp networks: the entry point of ``torchspike train --method eventprop``.
+"""Training EventProp networks in Python (``torchspike train --method eventprop`` runs the
+same parts, :func:`build_model`, :func:`encode` and :func:`loss_fn`, in the shared loop).
 
 ``fit(config, train=(x, y), val=(x, y))`` builds the network with :func:`build_model`, encodes
 each batch with :func:`encode` and trains it with Adam; :func:`evaluate` gives the accuracy.
@@ -179,8 +180,9 @@ def build_model(config: Config | dict, n_in: int, n_classes: int) -> nn.Sequenti
     return nn.Sequential(*layers, out)
 
 
-def n_inputs(x: Tensor, config: Config) -> int:
-    return x[0].numel() + int(config.bias_spike)
+def n_inputs(sample_shape: tuple[int, ...], config: Config) -> int:
+    """Input neurons for samples of ``sample_shape``: one per value, plus the bias spike."""
+    return math.prod(sample_shape) + int(config.bias_spike)
 
 
 def loss_fn(output: Spikes | Tensor, y: Tensor, config: Config) -> Tensor:
@@ -238,7 +240,7 @@ def fit(
     generator = torch.Generator().manual_seed(config.seed)
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
     if model is None:
-        model = build_model(config, n_inputs(x, config), n_classes)
+        model = build_model(config, n_inputs(x.shape[1:], config), n_classes)
     model = model.to(device)
     if config.optimizer == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=config.lr)
