@@ -221,3 +221,19 @@ def test_eventprop_rescue_silent_raises_only_silent_outputs():
     cfg.loss = "max-voltage"  # only the first-spike loss has silent outputs to rescue
     method.after_step(model, scores, cfg, Context())
     assert torch.equal(model[-1].weight.detach() - before, change)
+
+
+def test_per_method_defaults():
+    parser = cli.build_parser()
+    got = {
+        m: cli._config(parser.parse_args(["train", "--method", m]))
+        for m in ("bptt", "eventprop", "stdp")
+    }
+    pick = {m: (c.loss, c.encoding, c.hidden, c.lr, c.batch_size, c.epochs) for m, c in got.items()}
+    assert pick == {
+        "bptt": ("ce-membrane", "direct", [1000], 2e-3, 128, 15),
+        "eventprop": ("max-voltage", "latency", [350], 5e-3, 128, 15),
+        "stdp": ("none", "rate", [], 0.0, 64, 1),
+    }
+    given = cli._config(parser.parse_args(["train", "--method", "stdp", "--epochs", "3"]))
+    assert given.epochs == 3

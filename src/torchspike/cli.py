@@ -39,8 +39,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--surrogate", default=d.surrogate, choices=list(surrogate.NAMES))
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs} (stdp 1)")
-    p.add_argument("--batch-size", type=int, default=None, help="default 128 (stdp 64)")
-    p.add_argument("--lr", type=float, default=None, help="default 2e-3 (eventprop 5e-3)")
+    p.add_argument("--batch-size", type=int, default=None, help=f"default {d.batch_size} (stdp 64)")
+    p.add_argument("--lr", type=float, default=None, help=f"default {d.lr:g} (eventprop 5e-3)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--schedule", default=d.schedule, choices=["none", "cosine"])
     p.add_argument(
@@ -87,9 +87,9 @@ def _train_parser(sub) -> None:
     st.add_argument("--synapse", default="conductance", choices=["conductance", "current"])
 
 
-# per-method defaults of the options whose meaning depends on the method
+# per-method defaults of the options whose meaning depends on the method (bptt: Config's own)
 DEFAULTS = {
-    "bptt": {"loss": "ce-membrane", "encoding": "direct", "hidden": [1000], "lr": 2e-3},
+    "bptt": {},
     "eventprop": {"loss": "max-voltage", "encoding": "latency", "hidden": [350], "lr": 5e-3},
     # one pass as in Diehl & Cook; 64 images at once: the measured speed/accuracy point of
     # bench/RESULTS_stdp.md
@@ -109,10 +109,10 @@ def _config(args: argparse.Namespace) -> Config:
         f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
     }
     values["out"] = args.out or f"runs/{args.dataset}-{args.method}"
-    common = {"batch_size": 128, "epochs": Config.epochs}
-    for key, default in {**common, **DEFAULTS[args.method]}.items():
-        if values[key] is None:
-            values[key] = default
+    base = Config()
+    for key, value in values.items():
+        if value is None:  # an option left to the method: its default, else Config's
+            values[key] = DEFAULTS[args.method].get(key, getattr(base, key))
     if args.method == "eventprop":
         values["hidden"] = [h for h in values["hidden"] if h != 0]
         values["extra"] = {
