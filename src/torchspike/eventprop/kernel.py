@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from ..neurons.cuba import cuba_coefficients
+from .spikes import step_bounds
 
 
 class Kernel:
@@ -106,3 +107,52 @@ def project_backward(
         return None
     rows = w_t[unit]
     return da * (li * rows).sum(1) + dk * (lv * rows).sum(1)
+
+
+class InputEvents:
+    """A layer's input events ``(times, step, batch, unit)`` grouped by step, with their sub-step
+    coefficients: the current and membrane jumps they cause (forward) and the adjoint of those
+    jumps (backward), shared by the LIF and LI layers."""
+
+    def __init__(
+        self,
+        w_t: Tensor,
+        times: Tensor,
+        step: Tensor,
+        batch: Tensor,
+        unit: Tensor,
+        kernel: Kernel,
+        steps: int,
+        n_batch: int,
+    ):
+        self.w_t, self.batch, self.unit, self.n_batch = w_t, batch, unit, n_batch
+        self.coefs = kernel(offset(times, step, kernel.dt))
+        self.bounds = step_bounds(step, steps)
+
+    def jump(self, k: int) -> tuple[Tensor, Tensor] | None:
+        """``(di, dv)`` ``[B, N]`` of the events in step ``k``; ``None`` if there are none."""
+        s0, s1 = self.bounds[k], self.bounds[k + 1]
+        if s1 == s0:
+            return None
+        a, kk = self.coefs[0][s0:s1], self.coefs[1][s0:s1]
+        return project(self.w_t, self.batch[s0:s1], self.unit[s0:s1], a, kk, self.n_batch)
+
+    def adjoint(
+        self,
+        k: int,
+        lam_i: Tensor,
+        lam_v: Tensor,
+        grad_w_t: Tensor | None,
+        grad_times: Tensor | None,
+    ) -> None:
+        """Backward of :meth:`jump` at step ``k`` given the adjoints of the jumps: adds into
+        ``grad_w_t`` and writes the events' rows of ``grad_times`` (either may be ``None``)."""
+        s0, s1 = self.bounds[k], self.bounds[k + 1]
+        if s1 == s0:
+            return
+        coefs = tuple(c[s0:s1] for c in self.coefs)
+        need_delta = grad_times is not None
+        batch, unit = self.batch[s0:s1], self.unit[s0:s1]
+        g_delta = project_backward(self.w_t, batch, unit, coefs, lam_i, lam_v, grad_w_t, need_delta)
+        if grad_times is not None:
+            grad_times[s0:s1] = -g_delta  # delta = (k + 1) dt - t

@@ -19,8 +19,8 @@ import math
 import torch
 from torch import Tensor
 
-from .kernel import Kernel, offset, project, project_backward
-from .spikes import Spikes, step_bounds
+from .kernel import InputEvents, Kernel
+from .spikes import Spikes
 
 READOUTS = ("max", "sum", "sum_exp", "trace")
 
@@ -52,8 +52,7 @@ class _LI(torch.autograd.Function):
     def forward(ctx, times, step, batch, unit, weight, kernel: Kernel, readout, steps, n_batch):
         alpha, beta, kappa = kernel.alpha, kernel.beta, kernel.kappa
         w_t = weight.t().contiguous()
-        a_in, k_in, _, _ = kernel(offset(times, step, kernel.dt))
-        bounds = step_bounds(step, steps)
+        inputs = InputEvents(w_t, times, step, batch, unit, kernel, steps, n_batch)
         i = weight.new_zeros(n_batch, weight.shape[0])
         v = torch.zeros_like(i)
         if readout == "max":
@@ -66,11 +65,10 @@ class _LI(torch.autograd.Function):
         for k in range(steps):
             v = beta * v + kappa * i
             i = alpha * i
-            s0, s1 = bounds[k], bounds[k + 1]
-            if s1 > s0:
-                di, dv = project(w_t, batch[s0:s1], unit[s0:s1], a_in[s0:s1], k_in[s0:s1], n_batch)
-                i += di
-                v += dv
+            jump = inputs.jump(k)
+            if jump is not None:
+                i += jump[0]
+                v += jump[1]
             if readout == "max":
                 higher = v > out
                 out = torch.where(higher, v, out)
@@ -91,8 +89,7 @@ class _LI(torch.autograd.Function):
         alpha, beta, kappa = kernel.alpha, kernel.beta, kernel.kappa
         need_times, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[4]
         w_t = weight.t()
-        coef_in = kernel(offset(times, step, kernel.dt))
-        bounds = step_bounds(step, steps)
+        inputs = InputEvents(w_t, times, step, batch, unit, kernel, steps, ctx.n_batch)
         grad_w_t = torch.zeros_like(w_t) if need_w else None
         grad_times = torch.zeros_like(times) if need_times else None
         lam_i = weight.new_zeros(ctx.n_batch, weight.shape[0])
@@ -104,14 +101,7 @@ class _LI(torch.autograd.Function):
                 lam_v = lam_v + g_out[k]
             else:
                 lam_v = lam_v + _time_weight(readout, k, steps) * g_out
-            s0, s1 = bounds[k], bounds[k + 1]
-            if s1 > s0:
-                coefs = tuple(c[s0:s1] for c in coef_in)
-                g_delta = project_backward(
-                    w_t, batch[s0:s1], unit[s0:s1], coefs, lam_i, lam_v, grad_w_t, need_times
-                )
-                if need_times:
-                    grad_times[s0:s1] = -g_delta
+            inputs.adjoint(k, lam_i, lam_v, grad_w_t, grad_times)
             lam_i = alpha * lam_i + kappa * lam_v
             lam_v = beta * lam_v
         grad_w = grad_w_t.t() if need_w else None

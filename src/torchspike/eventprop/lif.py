@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .kernel import Kernel, offset, project, project_backward
+from .kernel import InputEvents, Kernel, project, project_backward
 from .spikes import Spikes, step_bounds
 
 
@@ -56,20 +56,18 @@ class _LIF(torch.autograd.Function):
         dt, alpha, beta, kappa = kernel.dt, kernel.alpha, kernel.beta, kernel.kappa
         n = weight.shape[0]
         w_t = weight.t().contiguous()
+        inputs = InputEvents(w_t, times, step, batch, unit, kernel, steps, n_batch)
         wr_t = None if w_rec is None else w_rec.t().contiguous()
-        a_in, k_in, _, _ = kernel(offset(times, step, dt))
-        bounds = step_bounds(step, steps)
         i = weight.new_zeros(n_batch, n)
         v = weight.new_zeros(n_batch, n)
         out: list[tuple[Tensor, ...]] = []
         for k in range(steps):
             u = beta * v + kappa * i
             i_next = alpha * i
-            s0, s1 = bounds[k], bounds[k + 1]
-            if s1 > s0:
-                di, dv = project(w_t, batch[s0:s1], unit[s0:s1], a_in[s0:s1], k_in[s0:s1], n_batch)
-                i_next += di
-                u += dv
+            jump = inputs.jump(k)
+            if jump is not None:
+                i_next += jump[0]
+                u += jump[1]
             z = u > v_th
             v_next = u
             bz, nz = z.nonzero(as_tuple=True)  # one pass (and one sync) finds the spikes
@@ -110,7 +108,7 @@ class _LIF(torch.autograd.Function):
         need_times, need_w, need_rec = (ctx.needs_input_grad[j] for j in (0, 4, 5))
         w_t = weight.t()
         wr_t = rec[0].t() if rec else None
-        coef_in = kernel(offset(times, step, dt))
+        inputs = InputEvents(w_t, times, step, batch, unit, kernel, steps, ctx.n_batch)
         coef_rec = kernel(dt * (1 - frac)) if rec else None
         g_out = torch.zeros_like(frac) if g_out is None else g_out
         # t* = (k + (v_th - v) / (u - v)) dt: its derivatives in u and in the previous v
@@ -120,7 +118,7 @@ class _LIF(torch.autograd.Function):
         grad_w_t = torch.zeros_like(w_t) if need_w else None
         grad_rec_t = torch.zeros_like(wr_t) if need_rec and rec else None
         grad_times = torch.zeros_like(times) if need_times else None
-        in_bounds, out_bounds = step_bounds(step, steps), step_bounds(o_step, steps)
+        out_bounds = step_bounds(o_step, steps)
         lam_i = weight.new_zeros(ctx.n_batch, weight.shape[0])
         lam_v = torch.zeros_like(lam_i)
         for k in range(steps - 1, -1, -1):
@@ -137,14 +135,7 @@ class _LIF(torch.autograd.Function):
                 lam_u = lam_v.clone()
                 lam_u[bz, nz] = g_t * dt_du[o0:o1]
                 g_v_prev = g_t * dt_dv[o0:o1]
-            s0, s1 = in_bounds[k], in_bounds[k + 1]
-            if s1 > s0:
-                coefs = tuple(c[s0:s1] for c in coef_in)
-                g_delta = project_backward(
-                    w_t, batch[s0:s1], unit[s0:s1], coefs, lam_i, lam_u, grad_w_t, need_times
-                )
-                if need_times:
-                    grad_times[s0:s1] = -g_delta
+            inputs.adjoint(k, lam_i, lam_u, grad_w_t, grad_times)
             lam_i = alpha * lam_i + kappa * lam_u
             lam_v = beta * lam_u
             if o1 > o0:
