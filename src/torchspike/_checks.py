@@ -58,6 +58,14 @@ def positive(value: float | Tensor, name: str) -> float | Tensor:
     return value
 
 
+def non_negative(value: float | Tensor, name: str) -> float | Tensor:
+    """``value >= 0`` and finite (a number or a tensor of them)."""
+    t = torch.as_tensor(value, dtype=torch.float64)
+    if not bool(torch.isfinite(t).all()) or not bool((t >= 0).all()):
+        raise ValueError(f"{name} must be finite and >= 0, got {_show(value)}")
+    return value
+
+
 def unit_interval(value: float | Tensor, name: str) -> float | Tensor:
     """``0 <= value <= 1``."""
     t = torch.as_tensor(value, dtype=torch.float64)
@@ -69,6 +77,12 @@ def unit_interval(value: float | Tensor, name: str) -> float | Tensor:
 def positive_int(value: int, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be an integer > 0, got {value!r}")
+    return value
+
+
+def non_negative_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     return value
 
 

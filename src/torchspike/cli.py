@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from . import _checks as check
 from . import data, surrogate
 from ._version import __version__
 from .config import Config
@@ -144,8 +145,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import Interrupted, fit
 
     cfg = _config(args)
-    if args.threads < 0:
-        raise ValueError(f"threads must be >= 0, got {args.threads}")
+    check.non_negative_int(args.threads, "threads")
     if args.threads:
         import torch
 

@@ -97,8 +97,7 @@ class Config:
             check.positive_int(h, "hidden")
         check.positive_int(self.epochs, "epochs")
         check.positive_int(self.batch_size, "batch_size")
-        if self.rescue_silent < 0:
-            raise ValueError(f"rescue_silent must be >= 0, got {self.rescue_silent!r}")
+        check.non_negative(self.rescue_silent, "rescue_silent")
         if not 0 <= self.input_dropout < 1:
             raise ValueError(f"input_dropout must be in [0, 1), got {self.input_dropout!r}")
         if self.recurrent and not self.hidden:

@@ -45,8 +45,7 @@ class ALIF(Neuron):
             if dt is None:
                 raise ValueError(f"dt must be given with tau_adapt, got dt={dt!r}")
             rho = check.decay(tau_adapt, dt, "tau_adapt", "dt")
-        if not jump >= 0:
-            raise ValueError(f"jump must be >= 0, got {jump!r}")
+        check.non_negative(jump, "jump")
         self.register("beta", check.unit_interval(beta, "beta"), False)
         self.register("v_th", check.positive(v_th, "v_th"), False)
         self.register("rho", check.unit_interval(rho, "rho"), False)

@@ -36,9 +36,7 @@ class STDPConfig:
         for name in ("n_neurons", "epochs", "batch_size", "update_interval", "threads"):
             check.positive_int(getattr(self, name), name)
         for name in ("seed", "label_images", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+            check.non_negative_int(getattr(self, name), name)
         check.choice(self.synapse, SYNAPSES, "synapse")
         if self.n_classes is not None:
             check.positive_int(self.n_classes, "n_classes")

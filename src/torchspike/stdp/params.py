@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
+
+from .. import _checks as check
 
 SYNAPSES = ("conductance", "current")
 _POSITIVE = ("dt", "t_present", "rate_scale", "intensity", "norm", "w_max")
@@ -68,15 +69,13 @@ class DiehlCookParams:
     tau_post2: float | None = 40.0
 
     def __post_init__(self) -> None:
-        if self.synapse not in SYNAPSES:
-            raise ValueError(f"synapse must be one of {SYNAPSES}, got {self.synapse!r}")
+        check.choice(self.synapse, SYNAPSES, "synapse")
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in _NON_NEGATIVE and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{f.name} must be finite and >= 0, got {value!r}")
-            if f.name.startswith("tau") or f.name in _POSITIVE:
-                if value is not None and not (math.isfinite(value) and value > 0):
-                    raise ValueError(f"{f.name} must be finite and > 0, got {value!r}")
+            if f.name in _NON_NEGATIVE:
+                check.non_negative(value, f.name)
+            if (f.name.startswith("tau") or f.name in _POSITIVE) and value is not None:
+                check.positive(value, f.name)
         if self.t_present < self.dt:
             raise ValueError(f"t_present must be >= dt, got {self.t_present!r} < {self.dt!r}")
 

@@ -77,9 +77,8 @@ class STDP:
     ):
         if not isinstance(layer, nn.Linear | nn.Conv2d):
             raise ValueError(f"layer must be an nn.Linear or nn.Conv2d, got {type(layer).__name__}")
-        for name, value in (("nu_pre", nu_pre), ("nu_post", nu_post)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        check.non_negative(nu_pre, "nu_pre")
+        check.non_negative(nu_post, "nu_post")
         if not w_min < w_max:
             raise ValueError(f"need w_min < w_max, got w_min={w_min!r}, w_max={w_max!r}")
         self.layer = layer
