@@ -444,3 +444,43 @@ def test_scalar_parameters_and_torch_tensors_load_per_layer():
 def test_importing_torchspike_nir_does_not_import_nir():
     code = "import sys, torchspike.nir; assert not {'nir', 'nirtorch', 'h5py'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    "node_type, params, kind",
+    [
+        ("LIF", {"tau": 5e-3, "r": 2.0, "v_leak": 0.1, "v_threshold": 0.5, "v_reset": 0.2}, "LIF"),
+        ("LI", {"tau": 5e-3, "r": 2.0, "v_leak": 0.1}, "LI"),
+        ("IF", {"r": 2.0, "v_threshold": 0.5, "v_reset": 0.2}, "IF"),
+        ("I", {"r": 2.0}, "I"),
+        (
+            "CubaLIF",
+            {
+                "tau_syn": 2e-3,
+                "tau_mem": 5e-3,
+                "r": 2.0,
+                "v_leak": 0.1,
+                "w_in": 1.5,
+                "v_threshold": 0.5,
+                "v_reset": 0.2,
+            },
+            "CubaLIF",
+        ),  # fmt: skip
+        (
+            "CubaLI",
+            {"tau_syn": 2e-3, "tau_mem": 5e-3, "r": 2.0, "v_leak": 0.1, "w_in": 1.5},
+            "CubaLI",
+        ),
+    ],
+)
+def test_each_nir_neuron_node_loads_with_its_parameters(node_type, params, kind):
+    import nir
+
+    from torchspike.nir._load import _module
+
+    node = getattr(nir, node_type)(**{k: np.full(3, v) for k, v in params.items()})
+    module = _module(node, DT, ts.surrogate.atan())
+    assert module.kind == kind and module.dt == DT
+    for name, value in params.items():
+        buffer = getattr(module, "v_th" if name == "v_threshold" else name)
+        assert buffer.tolist() == [value] * 3, name

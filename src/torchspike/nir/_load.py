@@ -118,42 +118,26 @@ def _float32(value: Any) -> Tensor:
     return torch.from_numpy(_array(value).astype(np.float32).copy())
 
 
+# a NIR neuron's parameters are the torchspike module's, by name (NIR's v_threshold is v_th);
+# which of them a node has decides the kind (LIF, LI, IF, I, CubaLIF, CubaLI)
+_NEURON_FIELDS = ("tau", "tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_threshold", "v_reset")
+_RENAME = {"v_threshold": "v_th"}
+
+
 def _module(node: Any, dt: float, spike_fn: surrogate.Surrogate) -> nn.Module | None:
     """The torchspike module of one NIR node (``None`` for Input and Output)."""
     import nir
 
     if isinstance(node, nir.Input | nir.Output):
         return None
-    if isinstance(node, nir.LIF):
-        return NIRLIF(
-            dt=dt,
-            tau=_param(node.tau),
-            r=_param(node.r),
-            v_leak=_param(node.v_leak),
-            v_th=_param(node.v_threshold),
-            v_reset=_param(node.v_reset),
-            spike_fn=spike_fn,
-        )
-    if isinstance(node, nir.LI):
-        return NIRLIF(dt=dt, tau=_param(node.tau), r=_param(node.r), v_leak=_param(node.v_leak))
-    if isinstance(node, nir.IF):
-        th, reset = _param(node.v_threshold), _param(node.v_reset)
-        return NIRLIF(dt=dt, r=_param(node.r), v_th=th, v_reset=reset, spike_fn=spike_fn)
-    if isinstance(node, nir.I):
-        return NIRLIF(dt=dt, r=_param(node.r))
-    if isinstance(node, nir.CubaLIF | nir.CubaLI):
-        spiking = isinstance(node, nir.CubaLIF)
-        return NIRCubaLIF(
-            dt=dt,
-            tau_syn=_param(node.tau_syn),
-            tau_mem=_param(node.tau_mem),
-            r=_param(node.r),
-            v_leak=_param(node.v_leak),
-            w_in=_param(node.w_in),
-            v_th=_param(node.v_threshold) if spiking else None,
-            v_reset=_param(node.v_reset) if spiking else 0.0,
-            spike_fn=spike_fn,
-        )
+    if isinstance(node, nir.LIF | nir.LI | nir.IF | nir.I | nir.CubaLIF | nir.CubaLI):
+        params = {
+            _RENAME.get(name, name): _param(getattr(node, name))
+            for name in _NEURON_FIELDS
+            if hasattr(node, name)
+        }
+        cls = NIRCubaLIF if "tau_syn" in params else NIRLIF
+        return cls(dt=dt, spike_fn=spike_fn, **params)
     if isinstance(node, nir.Affine | nir.Linear):
         weight = _float32(node.weight)
         if weight.dim() != 2:
