@@ -476,6 +476,7 @@ def test_importing_torchspike_nir_does_not_import_nir():
 def test_each_nir_neuron_node_loads_with_its_parameters(node_type, params, kind):
     import nir
 
+    from torchspike.nir._export import _neuron
     from torchspike.nir._load import _module
 
     node = getattr(nir, node_type)(**{k: np.full(3, v) for k, v in params.items()})
@@ -484,3 +485,7 @@ def test_each_nir_neuron_node_loads_with_its_parameters(node_type, params, kind)
     for name, value in params.items():
         buffer = getattr(module, "v_th" if name == "v_threshold" else name)
         assert buffer.tolist() == [value] * 3, name
+    exported, reason = _neuron(module, (3,), DT)  # and back: the same node
+    assert type(exported).__name__ == node_type and reason is None
+    for name, value in params.items():
+        assert getattr(exported, name).tolist() == [value] * 3, name

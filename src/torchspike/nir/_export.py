@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,14 +174,12 @@ def _neuron(layer: Neuron, shape: tuple[int, ...], dt: float) -> tuple[Any, str 
     def arr(v):
         return _array(v, shape)
 
-    if isinstance(layer, NIRLIF):
-        return _nir_lif(layer, arr), None
-    if isinstance(layer, NIRCubaLIF):
-        common = dict(tau_syn=arr(layer.tau_syn), tau_mem=arr(layer.tau_mem), r=arr(layer.r))
-        common.update(v_leak=arr(layer.v_leak), w_in=arr(layer.w_in))
-        if layer.v_th is None:
-            return nir.CubaLI(**common), None
-        return nir.CubaLIF(**common, v_threshold=arr(layer.v_th), v_reset=arr(layer.v_reset)), None
+    if isinstance(layer, NIRLIF | NIRCubaLIF):  # a NIR node already: its parameters by name
+        params = {
+            ("v_threshold" if name == "v_th" else name): arr(value)
+            for name, value in layer.named_buffers(recurse=False)
+        }
+        return getattr(nir, layer.kind)(**params), None
     if isinstance(layer, CubaLIF):
         # i[t] = alpha i[t-1] + x[t], v[t] = beta v'[t-1] + kappa i[t]: Euler with these taus
         alpha, beta = arr(layer.alpha), arr(layer.beta)
@@ -204,22 +201,6 @@ def _neuron(layer: Neuron, shape: tuple[int, ...], dt: float) -> tuple[Any, str 
     raise ValueError(
         f"{type(layer).__name__} has no NIR equivalent; NIR covers LIF, IF, LI, CubaLIF "
         "(and torchspike.nir.NIRLIF / NIRCubaLIF)"
-    )
-
-
-def _nir_lif(layer: NIRLIF, arr: Callable[[Any], np.ndarray]) -> Any:
-    import nir
-
-    r = arr(layer.r)
-    if layer.tau is None:
-        if layer.v_th is None:
-            return nir.I(r=r)
-        return nir.IF(r=r, v_threshold=arr(layer.v_th), v_reset=arr(layer.v_reset))
-    tau, v_leak = arr(layer.tau), arr(layer.v_leak)
-    if layer.v_th is None:
-        return nir.LI(tau=tau, r=r, v_leak=v_leak)
-    return nir.LIF(
-        tau=tau, r=r, v_leak=v_leak, v_threshold=arr(layer.v_th), v_reset=arr(layer.v_reset)
     )
 
 
