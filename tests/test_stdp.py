@@ -473,6 +473,8 @@ def test_save_figures_writes_the_three_plots(tmp_path) -> None:
     grid = field_grid(state["weight"], (1, 8, 8))
     assert grid.shape == (2 * 8, 3 * 8)  # 5 fields on a 3-column grid
     torch.testing.assert_close(grid[8:16, 0:8], state["weight"][3].view(8, 8))
+    torch.testing.assert_close(grid[0:8, 16:24], state["weight"][2].view(8, 8))
+    assert bool(grid[8:16, 16:24].isnan().all())  # the sixth place of the grid stays blank
     paths = save_figures(state, tmp_path)
     assert [p.name for p in paths] == ["receptive_fields.png", "assignments.png", "accuracy.png"]
     assert all(p.stat().st_size > 1000 for p in paths)

@@ -18,14 +18,16 @@ def field_grid(weight: Tensor, input_shape: tuple[int, ...]) -> Tensor:
     """Tile the rows of ``weight [N, prod(input_shape)]`` as images in a near-square grid."""
     h, w = (input_shape[-2], input_shape[-1]) if len(input_shape) >= 2 else (1, input_shape[-1])
     n = weight.shape[0]
+    rows, cols = _grid_shape(n)
+    tiles = torch.full((rows * cols, h, w), float("nan"))
+    tiles[:n] = weight.reshape(n, -1, h, w).mean(1)
+    return tiles.reshape(rows, cols, h, w).permute(0, 2, 1, 3).reshape(rows * h, cols * w)
+
+
+def _grid_shape(n: int) -> tuple[int, int]:
+    """``(rows, cols)`` of the near-square grid of ``n`` tiles."""
     cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    grid = torch.full((rows * h, cols * w), float("nan"))
-    images = weight.reshape(n, -1, h, w).mean(1)
-    for k in range(n):
-        r, c = divmod(k, cols)
-        grid[r * h : (r + 1) * h, c * w : (c + 1) * w] = images[k]
-    return grid
+    return math.ceil(n / cols), cols
 
 
 def _axes(ax: Any) -> Any:
@@ -51,12 +53,10 @@ def receptive_fields(weight: Tensor, input_shape: tuple[int, ...], ax: Any = Non
     return ax
 
 
-def assignments(labels: Tensor, n_neurons: int | None = None, ax: Any = None) -> Any:
+def assignments(labels: Tensor, ax: Any = None) -> Any:
     """Each neuron's assigned class on the receptive-field grid (blank: never fired)."""
     ax = _axes(ax)
-    n = n_neurons or len(labels)
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
+    rows, cols = _grid_shape(len(labels))
     grid = torch.full((rows, cols), float("nan"))
     for k, label in enumerate(labels.tolist()):
         r, c = divmod(k, cols)
