@@ -237,3 +237,6 @@ def test_per_method_defaults():
     }
     given = cli._config(parser.parse_args(["train", "--method", "stdp", "--epochs", "3"]))
     assert given.epochs == 3
+    for spelling in ("sum-exp", "sum_exp"):  # the documented spelling and the underscore one
+        args = parser.parse_args(["train", "--method", "eventprop", "--loss", spelling])
+        assert cli._config(args).loss == spelling

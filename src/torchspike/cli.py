@@ -32,7 +32,7 @@ def _train_parser(sub) -> None:
         default=None,
         choices=["ce-membrane", "ce-count", "mse-count", *EVENTPROP_LOSSES],
         help="bptt: ce-membrane (default), ce-count, mse-count; "
-        "eventprop: max-voltage (default), ttfs, sum, sum_exp",
+        "eventprop: max-voltage (default), ttfs, sum, sum-exp",
     )
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--beta", type=float, default=d.beta)

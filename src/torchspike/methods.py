@@ -14,9 +14,10 @@ from torch import Tensor, nn
 
 from .bptt import BPTT
 from .config import Config
+from .eventprop.losses import LOSSES
 
 METHODS = ("bptt", "eventprop", "stdp")
-EVENTPROP_LOSSES = ("ttfs", "max-voltage", "sum", "sum_exp")
+EVENTPROP_LOSSES = (*LOSSES, "sum_exp")  # the eventprop losses; "sum_exp" spells "sum-exp" too
 
 
 class EventProp:
