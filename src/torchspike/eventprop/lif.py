@@ -72,35 +72,33 @@ class _LIF(torch.autograd.Function):
             v_next = u
             bz, nz = z.nonzero(as_tuple=True)  # one pass (and one sync) finds the spikes
             if len(bz):
-                v_prev, u_z = v[bz, nz], u[bz, nz]
-                frac, ok = _crossing(v_prev, u_z, v_th)
+                frac, dt_du, dt_dv = _crossing(v[bz, nz], u[bz, nz], v_th, dt)
                 v_next = u.masked_fill(z, 0.0)
                 if wr_t is not None:
                     a_r, k_r, _, _ = kernel(dt * (1 - frac))
                     di, dv = project(wr_t, bz, nz, a_r, k_r, n_batch)
                     i_next += di
                     v_next += dv
-                out.append((torch.full_like(bz, k), bz, nz, frac, v_prev, u_z, ok))
+                out.append((torch.full_like(bz, k), bz, nz, frac, dt_du, dt_dv))
             i, v = i_next, v_next
         if out:
-            o_step, o_b, o_n, frac, v_prev, u_z, ok = (torch.cat(c) for c in zip(*out, strict=True))
+            o_step, o_b, o_n, frac, dt_du, dt_dv = (torch.cat(c) for c in zip(*out, strict=True))
         else:
             o_step = o_b = o_n = step.new_zeros(0)
-            frac = v_prev = u_z = weight.new_zeros(0)
-            ok = torch.zeros(0, dtype=torch.bool, device=weight.device)
+            frac = dt_du = dt_dv = weight.new_zeros(0)
         t_out = (o_step + frac) * dt
         ctx.kernel, ctx.steps, ctx.n_batch = kernel, steps, n_batch
         ctx.recurrent = w_rec is not None
         rec = (w_rec,) if w_rec is not None else ()
         ctx.save_for_backward(
-            times, step, batch, unit, weight, o_step, o_b, o_n, frac, v_prev, u_z, ok, *rec
+            times, step, batch, unit, weight, o_step, o_b, o_n, frac, dt_du, dt_dv, *rec
         )
         ctx.mark_non_differentiable(o_step, o_b, o_n)
         return t_out, o_step, o_b, o_n
 
     @staticmethod
     def backward(ctx, g_out, *_):
-        times, step, batch, unit, weight, o_step, o_b, o_n, frac, v_prev, u_z, ok, *rec = (
+        times, step, batch, unit, weight, o_step, o_b, o_n, frac, dt_du, dt_dv, *rec = (
             ctx.saved_tensors
         )
         kernel, steps = ctx.kernel, ctx.steps
@@ -111,10 +109,6 @@ class _LIF(torch.autograd.Function):
         inputs = InputEvents(w_t, times, step, batch, unit, kernel, steps, ctx.n_batch)
         coef_rec = kernel(dt * (1 - frac)) if rec else None
         g_out = torch.zeros_like(frac) if g_out is None else g_out
-        # t* = (k + (v_th - v) / (u - v)) dt: its derivatives in u and in the previous v
-        denom = torch.where(ok, u_z - v_prev, torch.ones_like(u_z))
-        dt_du = torch.where(ok, -dt * frac / denom, torch.zeros_like(u_z))
-        dt_dv = torch.where(ok, -dt * (1 - frac) / denom, torch.zeros_like(u_z))
         grad_w_t = torch.zeros_like(w_t) if need_w else None
         grad_rec_t = torch.zeros_like(wr_t) if need_rec and rec else None
         grad_times = torch.zeros_like(times) if need_times else None
@@ -145,10 +139,14 @@ class _LIF(torch.autograd.Function):
         return grad_times, None, None, None, grad_w, grad_rec, None, None, None, None
 
 
-def _crossing(v_prev: Tensor, u: Tensor, v_th: float) -> tuple[Tensor, Tensor]:
-    """Fraction of the step at which the line from ``v_prev`` to ``u`` crosses ``v_th``, and
-    whether it is an interior crossing (``v_prev < v_th``; otherwise the fraction is 0)."""
+def _crossing(v_prev: Tensor, u: Tensor, v_th: float, dt: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Fraction of the step at which the line from ``v_prev`` to ``u`` crosses ``v_th`` (0 unless
+    ``v_prev < v_th``), and the derivatives of the spike time ``t* = (k + frac) dt`` in ``u`` and
+    in ``v_prev`` (0 where the fraction is 0): all that backward needs of a spike."""
     ok = v_prev < v_th
     denom = torch.where(ok, u - v_prev, torch.ones_like(u))
-    frac = torch.where(ok, (v_th - v_prev) / denom, torch.zeros_like(u))
-    return frac, ok
+    zero = torch.zeros_like(u)
+    frac = torch.where(ok, (v_th - v_prev) / denom, zero)
+    dt_du = torch.where(ok, -dt * frac / denom, zero)
+    dt_dv = torch.where(ok, -dt * (1 - frac) / denom, zero)
+    return frac, dt_du, dt_dv
