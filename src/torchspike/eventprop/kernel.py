@@ -126,8 +126,21 @@ class InputEvents:
         n_batch: int,
     ):
         self.w_t, self.batch, self.unit, self.n_batch = w_t, batch, unit, n_batch
+        self.kernel = kernel
         self.coefs = kernel(offset(times, step, kernel.dt))
         self.bounds = step_bounds(step, steps)
+
+    def advance(self, k: int, i: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """One grid step of the CubaLIF dynamics with step ``k``'s input jumps: the new current
+        and the membrane before any reset (new tensors)."""
+        kernel = self.kernel
+        v = kernel.beta * v + kernel.kappa * i
+        i = kernel.alpha * i
+        jump = self.jump(k)
+        if jump is not None:
+            i += jump[0]
+            v += jump[1]
+        return i, v
 
     def jump(self, k: int) -> tuple[Tensor, Tensor] | None:
         """``(di, dv)`` ``[B, N]`` of the events in step ``k``; ``None`` if there are none."""

@@ -50,7 +50,6 @@ def _time_weight(readout: str, k: int, steps: int) -> float:
 class _LI(torch.autograd.Function):
     @staticmethod
     def forward(ctx, times, step, batch, unit, weight, kernel: Kernel, readout, steps, n_batch):
-        alpha, beta, kappa = kernel.alpha, kernel.beta, kernel.kappa
         w_t = weight.t().contiguous()
         inputs = InputEvents(w_t, times, step, batch, unit, kernel, steps, n_batch)
         i = weight.new_zeros(n_batch, weight.shape[0])
@@ -63,12 +62,7 @@ class _LI(torch.autograd.Function):
         else:
             out = torch.zeros_like(i)
         for k in range(steps):
-            v = beta * v + kappa * i
-            i = alpha * i
-            jump = inputs.jump(k)
-            if jump is not None:
-                i += jump[0]
-                v += jump[1]
+            i, v = inputs.advance(k, i, v)
             if readout == "max":
                 higher = v > out
                 out = torch.where(higher, v, out)

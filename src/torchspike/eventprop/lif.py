@@ -53,7 +53,7 @@ def lif_layer(
 class _LIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, times, step, batch, unit, weight, w_rec, kernel: Kernel, v_th, steps, n_batch):
-        dt, alpha, beta, kappa = kernel.dt, kernel.alpha, kernel.beta, kernel.kappa
+        dt = kernel.dt
         n = weight.shape[0]
         w_t = weight.t().contiguous()
         inputs = InputEvents(w_t, times, step, batch, unit, kernel, steps, n_batch)
@@ -62,12 +62,7 @@ class _LIF(torch.autograd.Function):
         v = weight.new_zeros(n_batch, n)
         out: list[tuple[Tensor, ...]] = []
         for k in range(steps):
-            u = beta * v + kappa * i
-            i_next = alpha * i
-            jump = inputs.jump(k)
-            if jump is not None:
-                i_next += jump[0]
-                u += jump[1]
+            i_next, u = inputs.advance(k, i, v)
             z = u > v_th
             v_next = u
             bz, nz = z.nonzero(as_tuple=True)  # one pass (and one sync) finds the spikes
