@@ -62,3 +62,24 @@ def test_net_with_sparse_input_matches_dense_layers():
     torch.testing.assert_close(v, v_dense)
     for g, p in zip(grads, net.parameters(), strict=True):
         torch.testing.assert_close(g, p.grad)
+
+
+def test_linear_with_forward_hooks_is_called_not_bypassed():
+    """The sparse product skips the module call; a Linear with hooks is called as usual."""
+    torch.manual_seed(0)
+    fc = nn.Linear(50, 300)
+    net = ts.SpikingNet(fc, ts.LIF(0.9))
+    xs = (torch.rand(20, 4, 50) < 0.04).float()
+    plain, _ = net(xs)
+    seen = []
+    handle = fc.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    hooked, _ = net(xs)
+    handle.remove()
+    assert seen == [(80, 300)]
+    torch.testing.assert_close(hooked, plain)
+    handle = nn.modules.module.register_module_forward_hook(lambda m, i, o: seen.append(m))
+    try:
+        net(xs)
+    finally:
+        handle.remove()
+    assert fc in seen

@@ -41,7 +41,8 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
 
     A static input (see :func:`is_static`) goes through the layer once and is expanded again,
     so a Linear or Conv in front of the first neuron costs one step, not T. A Linear fed sparse
-    binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`.
+    binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`, unless it has forward
+    hooks (they see the layer called as usual).
     """
     steps = xs.shape[0]
     if is_static(xs):
@@ -49,11 +50,23 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
         return y.unsqueeze(0).expand(steps, *y.shape)
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
     y = None
-    if type(layer) is nn.Linear:  # spikes are 0/1 and often sparse: sum weight columns instead
+    if type(layer) is nn.Linear and not _has_hooks(layer):  # sum weight columns instead
         y = maybe_sparse_linear(x, layer.weight, layer.bias)
     if y is None:
         y = layer(x)
     return y.reshape(steps, xs.shape[1], *y.shape[1:])
+
+
+def _has_hooks(layer: nn.Module) -> bool:
+    """True when calling ``layer`` would run forward hooks (its own or global ones), which the
+    sparse product, computed from the layer's weights, would skip."""
+    module = nn.modules.module
+    return bool(
+        layer._forward_hooks
+        or layer._forward_pre_hooks
+        or getattr(module, "_global_forward_hooks", None)
+        or getattr(module, "_global_forward_pre_hooks", None)
+    )
 
 
 def _scalar(t: Tensor) -> float | None:
