@@ -8,28 +8,35 @@ import torchspike as ts
 from torchspike.sequence import fold_time, is_static
 
 
-def _grads(run, lif, xs, v0, w):
+def _grads(run, lif, xs, x, v0, w):
+    """Spikes of ``run`` on ``xs`` (made from the leaf ``x``) and the gradients of a loss on the
+    spikes and the final membrane."""
     spikes, state = run(xs, ts.LIFState(v0))
     loss = (spikes * w).sum() + (state.v**2).sum()
-    return spikes, torch.autograd.grad(loss, [xs, v0, *lif.parameters()])
+    return spikes, torch.autograd.grad(loss, [x, v0, *lif.parameters()])
 
 
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 @pytest.mark.parametrize("learn", [False, True])
 @pytest.mark.parametrize("per_neuron", [False, True])
 @pytest.mark.parametrize("spike_fn", ["atan", "fast_sigmoid", "triangle"])
-def test_fused_equals_reference(reset, learn, per_neuron, spike_fn):
+@pytest.mark.parametrize("static", [False, True])
+def test_fused_equals_reference(reset, learn, per_neuron, spike_fn, static):
+    """Spikes and every gradient, also for a static input (one image repeated, a stride-0
+    view as ``encode.direct`` gives it)."""
     torch.manual_seed(1)
     beta = torch.rand(5) * 0.5 + 0.5 if per_neuron else 0.9
     v_th = torch.rand(5) + 0.5 if per_neuron else 1.0
     lif = ts.LIF(
         beta, v_th, reset=reset, spike_fn=spike_fn, learn_beta=learn, learn_v_th=learn
     ).double()
-    xs = (torch.randn(30, 3, 5, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
+    shape = (3, 5) if static else (30, 3, 5)
+    x = (torch.randn(shape, dtype=torch.float64) * 0.8 + 0.3).requires_grad_()
+    xs = x.expand(30, 3, 5) if static else x
     v0 = (torch.rand(3, 5, dtype=torch.float64) * 1.5).requires_grad_()
     w = torch.randn(30, 3, 5, dtype=torch.float64)
-    fused, g_fused = _grads(lif._run, lif, xs, v0, w)
-    ref, g_ref = _grads(lambda x, s: ts.run_steps(lif.step, x, s), lif, xs, v0, w)
+    fused, g_fused = _grads(lif._run, lif, xs, x, v0, w)
+    ref, g_ref = _grads(lambda x, s: ts.run_steps(lif.step, x, s), lif, xs, x, v0, w)
     assert 0.05 < fused.mean() < 0.95  # the test exercises both spikes and resets
     assert torch.equal(fused, ref)
     for a, b in zip(g_fused, g_ref, strict=True):
