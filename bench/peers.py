@@ -20,8 +20,8 @@ train step; c = inference of a. Contenders: torchspike (this venv), the peers (t
    first step after another process ran pays for cold caches, memory faulted in afresh and a CPU
    woken from idle (in two quiet runs, torchspike's 3 ms inference step took 9.3 ms as the first
    of a turn; the peers' 25-140 ms steps moved by 2-12%). Reported: median, min, max ms per
-   step, peak RSS above the process baseline (after imports, model and data), and torchspike's
-   time / peer's.
+   step, minor page faults per step, peak RSS above the process baseline (after imports, model
+   and data), and torchspike's time / peer's.
 3. Writes bench/RESULTS_perf.md (tables, targets, command, machine, load) and bench/out/peers.json;
    `--profile` adds bench/out/profile_<config>.txt (torch.profiler on the torchspike child).
 """
@@ -120,6 +120,7 @@ def time_config(cfg: str, contenders: dict[str, list[str]], args: argparse.Names
                 results[name] = {"error": str(err)}
                 children.pop(name).close()
         times: dict[str, list[float]] = {name: [] for name in children}
+        faults: dict[str, list[int]] = {name: [] for name in children}
         for r in range(args.repeats):
             order = list(children) if r % 2 == 0 else list(reversed(children))
             for name in order:
@@ -127,7 +128,9 @@ def time_config(cfg: str, contenders: dict[str, list[str]], args: argparse.Names
                     continue
                 try:
                     n = args.turn_warmup + args.steps_per_round
-                    times[name] += children[name].ask(f"run {n}", 600)["ms"][args.turn_warmup :]
+                    got = children[name].ask(f"run {n}", 600)
+                    times[name] += got["ms"][args.turn_warmup :]
+                    faults[name] += got["faults"][args.turn_warmup :]
                 except (TimeoutError, RuntimeError) as err:
                     results[name] = {"error": str(err)}
                 time.sleep(args.gap)
@@ -141,6 +144,7 @@ def time_config(cfg: str, contenders: dict[str, list[str]], args: argparse.Names
                 "min_ms": min(ms),
                 "max_ms": max(ms),
                 "samples": len(ms),
+                "median_faults": statistics.median(faults[name]),
                 "baseline_rss_mib": info["baseline_rss_mib"],
                 "peak_rss_mib": info["peak_rss_mib"],
                 "rss_above_baseline_mib": info["peak_rss_mib"] - info["baseline_rss_mib"],
@@ -201,8 +205,8 @@ def verdicts(timing: dict) -> list[str]:
 def timing_table(timing: dict) -> list[str]:
     rows = [
         "| config | contender | median ms | min ms | max ms | peak RSS MiB (above baseline) "
-        "| torchspike / contender time |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| page faults / step | torchspike / contender time |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for cfg, res in timing.items():
         ts = res.get("torchspike", {}).get("median_ms")
@@ -210,13 +214,13 @@ def timing_table(timing: dict) -> list[str]:
             label = DESCRIBE[cfg] if i == 0 else ""
             shown = "floor (dense GEMM, T*B rows)" if name == "floor" else name
             if "median_ms" not in r:
-                rows.append(f"| {label} | {shown} | failed: {r.get('error', '?')} | | | | |")
+                rows.append(f"| {label} | {shown} | failed: {r.get('error', '?')} | | | | | |")
                 continue
             ratio = f"{ts / r['median_ms']:.3f}" if ts and name != "torchspike" else ""
             mem = f"{r['peak_rss_mib']:.0f} (+{r['rss_above_baseline_mib']:.0f})"
             rows.append(
                 f"| {label} | {shown} | {r['median_ms']:.2f} | {r['min_ms']:.2f} | "
-                f"{r['max_ms']:.2f} | {mem} | {ratio} |"
+                f"{r['max_ms']:.2f} | {mem} | {r['median_faults']:.0f} | {ratio} |"
             )
     return rows
 
@@ -285,8 +289,11 @@ def write_report(
         "",
         "ms per step: a and b one training step (forward over all T steps, loss, backward, "
         "Adam), c one inference (no_grad). RSS: the peak resident set (VmHWM), and above "
-        "baseline: minus the same after imports, model and data. The last column is the "
-        "issue's ratio (below 1: torchspike is faster).",
+        "baseline: minus the same after imports, model and data. Page faults: the median "
+        "number of minor faults in a timed step (memory the process touches for the first "
+        "time: about 3,200 for a [T, B, N] buffer of config a or b that the allocator gave "
+        "back to the system and takes again). The last column is the issue's ratio (below 1: "
+        "torchspike is faster).",
         "",
         *timing_table(timing),
         "",

@@ -52,13 +52,20 @@ def reply(obj: dict) -> None:
     print(REPLY + json.dumps(obj), flush=True)
 
 
-def timed(step, batch, n: int) -> list[float]:
-    times = []
+def minor_faults() -> int:
+    """Page faults of this process so far that were served without I/O (first touches)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def timed(step, batch, n: int) -> tuple[list[float], list[int]]:
+    """ms and minor page faults of each of ``n`` steps."""
+    times, faults = [], []
     for _ in range(n):
-        start = time.perf_counter()
+        faults0, start = minor_faults(), time.perf_counter()
         step(batch)
         times.append((time.perf_counter() - start) * 1e3)
-    return times
+        faults.append(minor_faults() - faults0)
+    return times, faults
 
 
 def serve(step, batch, info: dict) -> None:
@@ -67,7 +74,8 @@ def serve(step, batch, info: dict) -> None:
     for line in sys.stdin:
         cmd = line.split()
         if cmd and cmd[0] == "run":
-            reply({"ms": timed(step, batch, int(cmd[1]))})
+            ms, faults = timed(step, batch, int(cmd[1]))
+            reply({"ms": ms, "faults": faults})
         elif cmd and cmd[0] == "quit":
             reply({**info, "peak_rss_mib": round(max_rss_mib(), 1)})
             return
@@ -163,10 +171,11 @@ def main() -> None:
     if args.profile:
         profile(step, batch, args.profile)
         return
-    times = timed(step, batch, args.repeats)
+    times, faults = timed(step, batch, args.repeats)
     result = {
         **info,
         "median_ms": round(statistics.median(times), 2),
+        "median_faults": statistics.median(faults),
         "min_ms": round(min(times), 2),
         "max_ms": round(max(times), 2),
         "repeats": args.repeats,
