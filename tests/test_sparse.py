@@ -26,6 +26,26 @@ def test_sparse_linear_equals_dense(p, bias):
         torch.testing.assert_close(a, c)
 
 
+def _with_ones(rows: int, cols: int, ones: int) -> torch.Tensor:
+    x = torch.zeros(rows * cols)
+    x[torch.randperm(rows * cols, generator=torch.Generator().manual_seed(0))[:ones]] = 1
+    return x.reshape(rows, cols)
+
+
+def test_density_threshold_grows_with_width():
+    """Fitted to bench/RESULTS_sparsity.md: below each measured break-even (0.035 at N = 256,
+    0.12 at 1024, 0.21 at 4096), 0 for narrow layers, capped past the widest one measured."""
+    th = sparse.density_threshold
+    assert th(255) == 0 and th(20) == 0
+    assert 0.02 < th(256) < 0.035 and 0.09 < th(1024) < 0.12 and 0.17 < th(4096) < 0.21
+    assert th(4096) == th(65536)
+    widths = [256, 300, 512, 1000, 2048, 4096]
+    assert all(th(a) < th(b) for a, b in zip(widths, widths[1:], strict=False))
+    x = _with_ones(100, 30, 300)  # exactly 10% ones
+    assert sparse.maybe_sparse_linear(x, torch.randn(1024, 30), None) is not None
+    assert sparse.maybe_sparse_linear(x, torch.randn(256, 30), None) is None
+
+
 def test_dispatch_rules():
     w, b = torch.randn(512, 30), torch.zeros(512)
     spikes = (torch.rand(100, 30) < 0.03).float()
@@ -50,7 +70,9 @@ def test_sparse_binary_linear_rejects_other_inputs():
 def test_net_with_sparse_input_matches_dense_layers():
     torch.manual_seed(0)
     net = ts.SpikingNet(nn.Linear(50, 300), ts.LIF(0.9), nn.Linear(300, 5), ts.LI(0.9))
-    xs = (torch.rand(20, 4, 50) < 0.04).float()
+    xs = (torch.rand(20, 4, 50) < 0.02).float()
+    fc = net.layers[0]
+    assert sparse.maybe_sparse_linear(xs.reshape(80, 50), fc.weight, fc.bias) is not None
     v, _ = net(xs)
     ts.loss.ce_membrane_sum(v, torch.tensor([0, 1, 2, 3])).backward()
     grads = [p.grad.clone() for p in net.parameters()]
@@ -69,7 +91,8 @@ def test_linear_with_forward_hooks_is_called_not_bypassed():
     torch.manual_seed(0)
     fc = nn.Linear(50, 300)
     net = ts.SpikingNet(fc, ts.LIF(0.9))
-    xs = (torch.rand(20, 4, 50) < 0.04).float()
+    xs = (torch.rand(20, 4, 50) < 0.02).float()
+    assert sparse.maybe_sparse_linear(xs.reshape(80, 50), fc.weight, fc.bias) is not None
     plain, _ = net(xs)
     seen = []
     handle = fc.register_forward_hook(lambda m, i, o: seen.append(o.shape))

@@ -8,15 +8,29 @@ input gradient (needed for hidden layers) stays a dense ``dy W``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# Measured on the 2-core CPU (config b of bench/peers.py: 700 -> 1024 on 3,200 rows): training
-# (forward and weight gradient) breaks even near 10% active inputs, inference near 15%; finding
-# the ones costs about as much as a GEMM with ~250 outputs, so narrower layers stay dense.
-DENSITY_THRESHOLD = 0.08
+# Where the sparse product pays (bench/sparsity.py, bench/RESULTS_sparsity.md: 3,200 x 700 spikes,
+# 2-core CPU): finding the ones costs about as much as a GEMM with ~250 outputs, so narrower
+# layers stay dense; above that the break-even density grows with the width N, by ~0.045 per
+# doubling (train / inference: 0.047 / 0.035 at N = 256, 0.14 / 0.12 at 1024, 0.21 / 0.23 at
+# 4096). The threshold sits a little below the lower of the two, and is not extrapolated past
+# the widest layer measured.
 MIN_OUT_FEATURES = 256
+_DENSITY_AT_MIN, _DENSITY_PER_DOUBLING, _DENSITY_MAX = 0.03, 0.04, 0.19
+
+
+def density_threshold(out_features: int) -> float:
+    """The largest fraction of ones at which a Linear with ``out_features`` outputs is faster
+    as a sum of weight columns than as a dense GEMM (0 below ``MIN_OUT_FEATURES``)."""
+    if out_features < MIN_OUT_FEATURES:
+        return 0.0
+    doublings = math.log2(out_features / MIN_OUT_FEATURES)
+    return min(_DENSITY_AT_MIN + _DENSITY_PER_DOUBLING * doublings, _DENSITY_MAX)
 
 
 _CHUNK = 128  # output columns per gather: keeps the gathered rows in L2 cache (128 measured
@@ -101,19 +115,20 @@ def sparse_binary_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) 
 
 
 def maybe_sparse_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | None:
-    """The sparse product if ``x`` [M, K] is binary, sparse enough and the layer wide enough;
-    ``None`` when the dense GEMM is the faster choice."""
+    """The sparse product if ``x`` [M, K] is binary and sparse enough for the layer's width
+    (:func:`density_threshold`); ``None`` when the dense GEMM is the faster choice."""
+    most = density_threshold(weight.shape[0]) * x.numel()
     if (
-        weight.shape[0] < MIN_OUT_FEATURES
+        most == 0
         or not x.is_floating_point()
         or x.dim() != 2
         or torch.compiler.is_compiling()
         # for 0/1 inputs the sum is the count of ones, at a sixth of count_nonzero's cost;
         # other inputs may pass this test, and then fail the check of the values below
-        or x.sum() > DENSITY_THRESHOLD * x.numel()
+        or x.sum() > most
     ):
         return None
     rows, cols, values = _ones(x)
-    if len(values) > DENSITY_THRESHOLD * x.numel() or not bool((values == 1).all()):
+    if len(values) > most or not bool((values == 1).all()):
         return None
     return _SparseBinaryLinear.apply(x, rows, cols, weight, bias)
