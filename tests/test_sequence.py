@@ -5,7 +5,9 @@ import torch
 from torch import nn
 
 import torchspike as ts
-from torchspike.sequence import fold_time, is_static
+import torchspike.sequence
+from torchspike import sparse
+from torchspike.sequence import fold_time, is_static, lif_sequence
 
 
 def _grads(run, lif, xs, x, v0, w):
@@ -186,3 +188,54 @@ def test_compiled_kernels_equal_reference(reset):
     assert torch.equal(z_c, z_r) and 0 < z_c.mean() < 1
     for a, b in zip(g_c, g_r, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_overwrite_input_keeps_membrane_in_input():
+    """``overwrite_input`` computes the same spikes and gradients, with the membrane sequence
+    written over the (spent) input instead of a new buffer."""
+    torch.manual_seed(4)
+    x = (torch.randn(30, 3, 5) * 0.8 + 0.3).requires_grad_()
+    v0 = (torch.rand(3, 5) * 1.5).requires_grad_()
+    w = torch.randn(30, 3, 5)
+    args = (torch.tensor(0.9), torch.tensor(1.0), "subtract", ts.surrogate.atan())
+    results = []
+    for overwrite in (False, True):
+        xs = x * 1.0  # a temporary, as a layer's output
+        spikes, v = lif_sequence(xs, v0, *args, membrane=False, overwrite_input=overwrite)
+        loss = (spikes * w).sum() + (v**2).sum()
+        results.append((spikes, v, xs.detach().clone(), *torch.autograd.grad(loss, [x, v0])))
+    (s0, v_0, xs0, *g0), (s1, v_1, xs1, *g1) = results
+    assert torch.equal(s0, s1) and torch.equal(v_0, v_1) and 0.05 < s0.mean() < 0.95
+    for a, b in zip(g0, g1, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    _, membrane = lif_sequence(x.detach(), v0.detach(), *args)
+    assert torch.equal(xs0, x.detach()) and torch.equal(xs1, membrane)
+
+
+def test_spiking_net_spends_only_its_own_temporaries():
+    """SpikingNet lets a LIF keep its membrane in the sparse input layer's output (new, seen by
+    nobody), but not in a tensor a hook sees."""
+    torch.manual_seed(5)
+    fc, lif = nn.Linear(50, 300), ts.LIF(0.9)
+    net = ts.SpikingNet(fc, lif)
+    xs = (torch.rand(20, 4, 50) < 0.02).float()
+    made = []
+
+    def record(*args):
+        y = sparse.maybe_sparse_linear(*args)
+        made.append(y)
+        return y
+
+    saved = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torchspike.sequence, "maybe_sparse_linear", record)
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+            spikes, _ = net(xs)
+    assert made[0] is not None
+    assert any(t.data_ptr() == made[0].data_ptr() for t in saved)  # the membrane lives there
+    want = fc(xs)
+    seen = []
+    lif.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
+    hooked, _ = net(xs)
+    torch.testing.assert_close(seen[0], want.detach())  # the hook sees the input current
+    assert torch.equal(hooked, spikes)

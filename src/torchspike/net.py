@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from . import _checks as check
 from .neurons import Neuron
-from .sequence import fold_time, run_steps
+from .sequence import fold_time, fold_time_owned, has_hooks, run_steps
 
 
 class SpikingNet(nn.Module):
@@ -41,12 +41,16 @@ class SpikingNet(nn.Module):
         check.sequence(xs)
         states = iter(state) if state is not None else None
         new_state = []
+        owned = False  # xs is a layer's output that only this loop refers to
         for layer in self.layers:
             if isinstance(layer, Neuron):
-                xs, s = layer(xs, next(states) if states is not None else None)
+                # a neuron without hooks (which would see its input) may keep its membrane in xs
+                spend = {"overwrite_input": True} if owned and not has_hooks(layer) else {}
+                xs, s = layer(xs, next(states) if states is not None else None, **spend)
                 new_state.append(s)
+                owned = False
             else:
-                xs = fold_time(layer, xs)
+                xs, owned = fold_time_owned(layer, xs)
         return xs, tuple(new_state)
 
     @torch.no_grad()

@@ -44,20 +44,27 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
     binary spikes uses :func:`torchspike.sparse.maybe_sparse_linear`, unless it has forward
     hooks (they see the layer called as usual).
     """
+    return fold_time_owned(layer, xs)[0]
+
+
+def fold_time_owned(layer: nn.Module, xs: Tensor) -> tuple[Tensor, bool]:
+    """:func:`fold_time`, and whether its result is a new tensor that nothing else refers to
+    (no view, no hook saw it), which the next neuron may overwrite."""
     steps = xs.shape[0]
     if is_static(xs):
         y = layer(xs[0])
-        return y.unsqueeze(0).expand(steps, *y.shape)
+        return y.unsqueeze(0).expand(steps, *y.shape), False
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
-    y = None
-    if type(layer) is nn.Linear and not _has_hooks(layer):  # sum weight columns instead
-        y = maybe_sparse_linear(x, layer.weight, layer.bias)
-    if y is None:
-        y = layer(x)
-    return y.reshape(steps, xs.shape[1], *y.shape[1:])
+    if type(layer) is nn.Linear and not has_hooks(layer):  # sum weight columns instead
+        shape = (steps, xs.shape[1], layer.out_features)
+        y = maybe_sparse_linear(x, layer.weight, layer.bias, shape)
+        if y is not None:
+            return y, True
+    y = layer(x)
+    return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
 
 
-def _has_hooks(layer: nn.Module) -> bool:
+def has_hooks(layer: nn.Module) -> bool:
     """True when calling ``layer`` would run forward hooks (its own or global ones), which the
     sparse product, computed from the layer's weights, would skip."""
     module = nn.modules.module
@@ -92,16 +99,28 @@ def _accumulate(g: Tensor, b: float | None, beta: Tensor, carry: Tensor | None) 
 
 
 def _lif_forward(
-    xs: Tensor, v0: Tensor, beta: Tensor, v_th: Tensor, reset: str, *, keep_membrane: bool
+    xs: Tensor,
+    v0: Tensor,
+    beta: Tensor,
+    v_th: Tensor,
+    reset: str,
+    *,
+    keep_membrane: bool,
+    into_input: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """The LIF recursion, without autograd: ``(spikes [T, ...], membrane)``.
 
     The membrane is the whole sequence ``[T, ...]`` with ``keep_membrane``, else only its last
     step ``[...]``, computed in two alternating buffers instead of T (the same operations in the
-    same order, so the spikes are identical)."""
+    same order, so the spikes are identical). ``into_input`` writes the membrane sequence over
+    ``xs`` (each ``x[t]`` is read once, by the step that overwrites it)."""
     shape = torch.broadcast_shapes(xs.shape, v0.shape)
     zs = torch.empty(shape, dtype=xs.dtype, device=xs.device)
-    vs = torch.empty(shape if keep_membrane else (2, *shape[1:]), dtype=xs.dtype, device=xs.device)
+    if into_input:
+        vs = xs
+    else:
+        vs_shape = shape if keep_membrane else (2, *shape[1:])
+        vs = torch.empty(vs_shape, dtype=xs.dtype, device=xs.device)
     th = _scalar(v_th)
     v, z = v0, (v0 > v_th).to(xs.dtype)
     v_steps, z_steps = vs.unbind(0), zs.unbind(0)  # views made once, not indexed in the loop
@@ -130,15 +149,18 @@ class _LIFSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate, compile, membrane):
-        zs, vs = _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=True)
+    def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate, compile, membrane, over):
+        zs, vs = _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=True, into_input=over)
         ctx.reset, ctx.spike_fn, ctx.compile, ctx.membrane = reset, spike_fn, compile, membrane
         ctx.save_for_backward(vs, zs if reset == "zero" else None, v0, beta, v_th)
         ctx.set_materialize_grads(False)
+        if over:  # the input now holds the membrane: an output of this node, not to be used
+            ctx.mark_dirty(xs)
+            return zs, vs[-1].clone(), xs
         return zs, (vs if membrane else vs[-1].clone())
 
     @staticmethod
-    def backward(ctx, g_spikes, g_out):
+    def backward(ctx, g_spikes, g_out, g_overwritten=None):
         try:
             vs, zs, v0, beta, v_th = ctx.saved_tensors
         except RuntimeError as e:
@@ -184,7 +206,7 @@ class _LIFSequence(torch.autograd.Function):
             g_beta = (g * v_prev).sum_to_size(beta.shape)
         if need_th and reset == "subtract":
             g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
-        return g_x, g_v0, g_beta, g_th, None, None, None, None
+        return g_x, g_v0, g_beta, g_th, None, None, None, None, None
 
 
 def lif_sequence(
@@ -197,6 +219,7 @@ def lif_sequence(
     compile: bool = False,
     *,
     membrane: bool = True,
+    overwrite_input: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Fused LIF over ``[T, B, ...]``: returns ``(spikes, membrane)``; one autograd node.
 
@@ -204,11 +227,20 @@ def lif_sequence(
     ``membrane=False`` the second output is only the last step's membrane ``[B, ...]``, and the
     backward saves one ``[T, B, ...]`` buffer; a second backward through the same graph then
     raises. Where no gradient is needed, ``membrane=False`` runs the recursion without autograd in
-    two membrane buffers instead of T (the same spikes, bit for bit).
+    two membrane buffers instead of T (the same spikes, bit for bit). ``overwrite_input`` (with
+    ``membrane=False``, for a contiguous ``xs`` of the full shape that nothing else uses) keeps
+    the membrane sequence in ``xs`` itself instead of a new buffer; ``xs`` is then spent.
     """
     if not membrane and not needs_grad(xs, v0, beta, v_th):
         return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False)
-    return _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile, membrane)
+    over = (
+        overwrite_input
+        and not (membrane or compile)
+        and xs.is_contiguous()
+        and xs.shape == torch.broadcast_shapes(xs.shape, v0.shape)
+    )
+    out = _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile, membrane, over)
+    return out[0], out[1]
 
 
 def needs_grad(*tensors: Tensor) -> bool:

@@ -50,29 +50,32 @@ def _bag_sum(
     bias: Tensor | None = None,
     *,
     column_sums: bool = False,
+    shape: tuple[int, ...] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """``out[b] = sum(table[index[offsets[b]:offsets[b + 1]]]) (+ bias)``, in column chunks of
     the table; with ``column_sums`` also the column sums of ``table``, read from each chunk while
-    it is in cache."""
-    out = torch.empty(len(offsets), table.shape[1], dtype=table.dtype, device=table.device)
-    sums = table.new_empty(table.shape[1]) if column_sums else None
-    for j in range(0, table.shape[1], _CHUNK):
+    it is in cache. ``shape`` makes ``out`` with that shape (not a view), a reshape of [B, N]."""
+    rows, width = len(offsets), table.shape[1]
+    out = torch.empty(shape or (rows, width), dtype=table.dtype, device=table.device)
+    flat = out.view(rows, width)
+    sums = table.new_empty(width) if column_sums else None
+    for j in range(0, width, _CHUNK):
         part = table[:, j : j + _CHUNK].contiguous()
         if sums is not None:
             torch.sum(part, 0, out=sums[j : j + _CHUNK])
         bag = F.embedding_bag(index, part, offsets, mode="sum")
         if bias is None:
-            out[:, j : j + _CHUNK] = bag
+            flat[:, j : j + _CHUNK] = bag
         else:  # the bias added in the copy into place, not in another pass
-            torch.add(bag, bias[j : j + _CHUNK], out=out[:, j : j + _CHUNK])
+            torch.add(bag, bias[j : j + _CHUNK], out=flat[:, j : j + _CHUNK])
     return out, sums
 
 
 class _SparseBinaryLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, rows: Tensor, cols: Tensor, weight: Tensor, bias: Tensor | None):
+    def forward(ctx, x: Tensor, rows: Tensor, cols: Tensor, weight: Tensor, bias, shape):
         offsets = _offsets(torch.bincount(rows, minlength=x.shape[0]))
-        y, _ = _bag_sum(cols, offsets, weight.t(), bias)
+        y, _ = _bag_sum(cols, offsets, weight.t(), bias, shape=shape)
         ctx.save_for_backward(rows, cols, weight)
         ctx.has_bias, ctx.in_features = bias is not None, x.shape[1]
         return y
@@ -80,7 +83,8 @@ class _SparseBinaryLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy: Tensor):
         rows, cols, weight = ctx.saved_tensors
-        need_x, _, _, need_w, need_b = ctx.needs_input_grad
+        need_x, _, _, need_w, need_b, _ = ctx.needs_input_grad
+        gy = gy.reshape(-1, weight.shape[0])
         gx = gy @ weight if need_x else None
         need_b = need_b and ctx.has_bias
         gw = gb = None
@@ -91,7 +95,7 @@ class _SparseBinaryLinear(torch.autograd.Function):
             gw = gw_t.t()
         elif need_b:
             gb = gy.sum(0)
-        return gx, None, None, gw, gb
+        return gx, None, None, gw, gb, None
 
 
 def _ones(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -111,12 +115,16 @@ def sparse_binary_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) 
     rows, cols, values = _ones(x)
     if not bool((values == 1).all()):
         raise ValueError("x must hold only 0s and 1s")
-    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias)
+    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias, None)
 
 
-def maybe_sparse_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor | None:
+def maybe_sparse_linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None, shape: tuple[int, ...] | None = None
+) -> Tensor | None:
     """The sparse product if ``x`` [M, K] is binary and sparse enough for the layer's width
-    (:func:`density_threshold`); ``None`` when the dense GEMM is the faster choice."""
+    (:func:`density_threshold`); ``None`` when the dense GEMM is the faster choice. ``shape``
+    (a reshape of [M, N], such as [T, B, N]) gives the result that shape, as a tensor of its
+    own rather than a view."""
     most = density_threshold(weight.shape[0]) * x.numel()
     if (
         most == 0
@@ -131,4 +139,4 @@ def maybe_sparse_linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tenso
     rows, cols, values = _ones(x)
     if len(values) > most or not bool((values == 1).all()):
         return None
-    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias)
+    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias, shape)

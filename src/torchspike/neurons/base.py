@@ -45,7 +45,12 @@ class Neuron(nn.Module):
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
         raise NotImplementedError
 
-    def forward(self, xs: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+    def forward(
+        self, xs: Tensor, state: Any = None, *, overwrite_input: bool = False
+    ) -> tuple[Tensor, Any]:
+        """``(outputs, state)`` over ``xs``; ``overwrite_input=True`` says ``xs`` is a temporary
+        the caller no longer needs, so a fused kernel may keep its own buffers in it (as
+        ``SpikingNet`` does with the output of a layer it computed)."""
         check.sequence(xs)
         shape = self.feature_shape()
         if shape is not None:
@@ -54,10 +59,16 @@ class Neuron(nn.Module):
             state = self.initial_state(xs[0])
         else:
             _check_state(state, xs)
+        if overwrite_input:
+            return self._run_overwriting(xs, state)
         return self._run(xs, state)
 
     def _run(self, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
         return run_steps(self.step, xs, state)
+
+    def _run_overwriting(self, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """``_run`` for an ``xs`` that may be overwritten; by default the same as ``_run``."""
+        return self._run(xs, state)
 
 
 def _check_state(state: Any, xs: Tensor) -> None:

@@ -110,16 +110,28 @@ class LIF(Neuron):
         )
         return (state.v if self.output == "membrane" else z), state
 
-    def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+    def _run(self, xs: Tensor, state: LIFState, overwrite: bool = False) -> tuple[Tensor, LIFState]:
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
         inference = not needs_grad(xs, state.v, beta, v_th)
         if self.output == "spikes" and (self.reuse_membrane or inference):
             spikes, v = lif_sequence(
-                xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile, membrane=False
+                xs,
+                state.v,
+                beta,
+                v_th,
+                self.reset,
+                self.spike_fn,
+                self.compile,
+                membrane=False,
+                overwrite_input=overwrite and self.reuse_membrane,
             )
             return spikes, LIFState(v)
         spikes, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile)
         return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
+
+    def _run_overwriting(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        """The membrane sequence kept in ``xs`` (one ``[T, B, ...]`` buffer fewer)."""
+        return self._run(xs, state, overwrite=True)
 
 
 class IF(LIF):
@@ -163,10 +175,10 @@ class IF(LIF):
         v = torch.relu(state.v * (1 - fired) + x)
         return self.spike_fn(v - v_th), LIFState(v)
 
-    def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+    def _run(self, xs: Tensor, state: LIFState, overwrite: bool = False) -> tuple[Tensor, LIFState]:
         if self.rectify:
             return Neuron._run(self, xs, state)
-        return super()._run(xs, state)
+        return super()._run(xs, state, overwrite)
 
 
 class LI(Neuron):
