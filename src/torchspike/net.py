@@ -42,15 +42,17 @@ class SpikingNet(nn.Module):
         states = iter(state) if state is not None else None
         new_state = []
         owned = False  # xs is a layer's output that only this loop refers to
+        spikes = False  # xs holds a spiking neuron's 0/1 output
         for layer in self.layers:
             if isinstance(layer, Neuron):
                 # a neuron without hooks (which would see its input) may keep its membrane in xs
                 spend = {"overwrite_input": True} if owned and not has_hooks(layer) else {}
                 xs, s = layer(xs, next(states) if states is not None else None, **spend)
                 new_state.append(s)
-                owned = False
+                owned, spikes = False, layer.emits_spikes()
             else:
-                xs, owned = fold_time_owned(layer, xs)
+                xs, owned = fold_time_owned(layer, xs, spikes)
+                spikes = False
         return xs, tuple(new_state)
 
     @torch.no_grad()

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from . import kernels
 from .sparse import maybe_sparse_linear
+from .spike_linear import spike_linear
 from .surrogate import Surrogate
 
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
@@ -47,17 +48,21 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
     return fold_time_owned(layer, xs)[0]
 
 
-def fold_time_owned(layer: nn.Module, xs: Tensor) -> tuple[Tensor, bool]:
+def fold_time_owned(layer: nn.Module, xs: Tensor, spikes: bool = False) -> tuple[Tensor, bool]:
     """:func:`fold_time`, and whether its result is a new tensor that nothing else refers to
-    (no view, no hook saw it), which the next neuron may overwrite."""
+    (no view, no hook saw it), which the next neuron may overwrite. ``spikes`` says that ``xs``
+    holds only 0s and 1s (a spiking neuron's output): a Linear then keeps it as bytes for its
+    weight gradient (:mod:`torchspike.spike_linear`)."""
     steps = xs.shape[0]
     if is_static(xs):
         y = layer(xs[0])
         return y.unsqueeze(0).expand(steps, *y.shape), False
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
-    if type(layer) is nn.Linear and not has_hooks(layer):  # sum weight columns instead
+    if type(layer) is nn.Linear and not has_hooks(layer) and x.dim() == 2:
         shape = (steps, xs.shape[1], layer.out_features)
-        y = maybe_sparse_linear(x, layer.weight, layer.bias, shape)
+        y = maybe_sparse_linear(x, layer.weight, layer.bias, shape)  # sums of weight columns
+        if y is None and spikes and needs_grad(x, layer.weight, layer.bias):
+            y = spike_linear(x, layer.weight, layer.bias, shape)
         if y is not None:
             return y, True
     y = layer(x)

@@ -39,6 +39,11 @@ class Neuron(nn.Module):
     def _per_neuron_tensors(self) -> list[Tensor]:
         return [*self.parameters(recurse=False), *self.buffers(recurse=False)]
 
+    def emits_spikes(self) -> bool:
+        """True when ``forward`` returns only 0s and 1s (a layer fed them may store them as
+        bytes); False where that is not known."""
+        return False
+
     def initial_state(self, x: Tensor) -> NamedTuple:
         raise NotImplementedError
 

@@ -95,6 +95,9 @@ class LIF(Neuron):
     def initial_state(self, x: Tensor) -> LIFState:
         return LIFState(torch.zeros_like(x))
 
+    def emits_spikes(self) -> bool:
+        return self.output == "spikes"
+
     def _beta(self, dtype: torch.dtype) -> Tensor:
         beta = self.beta.clamp(0, 1) if self.beta.requires_grad else self.beta
         return beta.to(dtype)
