@@ -49,7 +49,8 @@ class SpikingNet(nn.Module):
                 spend = {"overwrite_input": True} if owned and not has_hooks(layer) else {}
                 xs, s = layer(xs, next(states) if states is not None else None, **spend)
                 new_state.append(s)
-                owned, spikes = False, layer.emits_spikes()
+                # a hook may change the outputs: then they are not known to be spikes
+                owned, spikes = False, layer.emits_spikes() and not has_hooks(layer)
             else:
                 xs, owned = fold_time_owned(layer, xs, spikes)
                 spikes = False

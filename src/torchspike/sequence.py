@@ -58,10 +58,11 @@ def fold_time_owned(layer: nn.Module, xs: Tensor, spikes: bool = False) -> tuple
         y = layer(xs[0])
         return y.unsqueeze(0).expand(steps, *y.shape), False
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
-    if type(layer) is nn.Linear and not has_hooks(layer) and x.dim() == 2:
+    if _plain_linear(layer, x):
         shape = (steps, xs.shape[1], layer.out_features)
         y = maybe_sparse_linear(x, layer.weight, layer.bias, shape)  # sums of weight columns
-        if y is None and spikes and needs_grad(x, layer.weight, layer.bias):
+        params = [p for p in (layer.weight, layer.bias) if p is not None]
+        if y is None and spikes and needs_grad(x, *params):
             y = spike_linear(x, layer.weight, layer.bias, shape)
         if y is not None:
             return y, True
@@ -69,15 +70,28 @@ def fold_time_owned(layer: nn.Module, xs: Tensor, spikes: bool = False) -> tuple
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
 
 
+def _plain_linear(layer: nn.Module, x: Tensor) -> bool:
+    """True when ``layer(x)`` is exactly ``F.linear(x, weight, bias)``: an ``nn.Linear`` (not a
+    subclass) without hooks, outside autocast, with ``x`` of the weight's dtype; only then may
+    its product be computed another way (:mod:`.sparse`, :mod:`.spike_linear`)."""
+    return (
+        type(layer) is nn.Linear
+        and not has_hooks(layer)
+        and x.dim() == 2
+        and x.dtype == layer.weight.dtype
+        and not torch.is_autocast_enabled(x.device.type)
+    )
+
+
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
 def has_hooks(layer: nn.Module) -> bool:
-    """True when calling ``layer`` would run forward hooks (its own or global ones), which the
-    sparse product, computed from the layer's weights, would skip."""
+    """True when calling ``layer`` would run hooks, its own or global ones, forward or backward:
+    they must see the layer called as usual, with inputs and outputs of their own."""
     module = nn.modules.module
-    return bool(
-        layer._forward_hooks
-        or layer._forward_pre_hooks
-        or getattr(module, "_global_forward_hooks", None)
-        or getattr(module, "_global_forward_pre_hooks", None)
+    return any(getattr(layer, name, None) for name in _HOOKS) or any(
+        getattr(module, "_global" + name, None) for name in _HOOKS
     )
 
 
@@ -166,6 +180,11 @@ class _LIFSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes, g_out, g_overwritten=None):
+        if g_overwritten is not None:
+            raise RuntimeError(
+                "a tensor given to a LIF layer with overwrite_input=True was used after the call: "
+                "it holds the layer's membrane now; pass overwrite_input=False to keep it"
+            )
         try:
             vs, zs, v0, beta, v_th = ctx.saved_tensors
         except RuntimeError as e:
@@ -233,14 +252,17 @@ def lif_sequence(
     backward saves one ``[T, B, ...]`` buffer; a second backward through the same graph then
     raises. Where no gradient is needed, ``membrane=False`` runs the recursion without autograd in
     two membrane buffers instead of T (the same spikes, bit for bit). ``overwrite_input`` (with
-    ``membrane=False``, for a contiguous ``xs`` of the full shape that nothing else uses) keeps
-    the membrane sequence in ``xs`` itself instead of a new buffer; ``xs`` is then spent.
+    ``membrane=False``) lets the kernel keep the membrane sequence in ``xs`` itself instead of a
+    new buffer, where ``xs`` is a contiguous tensor of the full shape, not a view and not a leaf
+    that requires grad; ``xs`` is then spent, and a gradient through it later raises.
     """
     if not membrane and not needs_grad(xs, v0, beta, v_th):
         return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False)
-    over = (
+    over = (  # refused, not an error, where writing into xs would not be safe or possible
         overwrite_input
         and not (membrane or compile)
+        and not xs._is_view()
+        and not (xs.is_leaf and xs.requires_grad)
         and xs.is_contiguous()
         and xs.shape == torch.broadcast_shapes(xs.shape, v0.shape)
     )

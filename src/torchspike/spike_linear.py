@@ -35,14 +35,16 @@ class _SpikeLinear(torch.autograd.Function):
         gy = gy.reshape(-1, weight.shape[0])
         gx = gy @ weight if need_x else None
         gw = None
-        if need_w:
-            gw = torch.zeros_like(weight)
-            block = gy.new_empty(min(_ROWS, len(spikes)), weight.shape[1])
+        if need_w:  # summed in float32 at least: half precision would round after each block
+            acc = torch.promote_types(gy.dtype, torch.float32)
+            gw = torch.zeros(weight.shape, dtype=acc, device=weight.device)
+            block = gy.new_empty(min(_ROWS, len(spikes)), weight.shape[1], dtype=acc)
             for start in range(0, len(spikes), _ROWS):
                 rows = spikes[start : start + _ROWS]
                 x = block[: len(rows)]
                 x.copy_(rows)
-                gw.addmm_(gy[start : start + _ROWS].t(), x)
+                gw.addmm_(gy[start : start + _ROWS].t().to(acc), x)
+            gw = gw.to(weight.dtype)
         gb = gy.sum(0) if need_b and ctx.has_bias else None
         return gx, gw, gb, None
 

@@ -96,6 +96,7 @@ class LIF(Neuron):
         return LIFState(torch.zeros_like(x))
 
     def emits_spikes(self) -> bool:
+        """True for ``output="spikes"`` (a subclass with graded outputs must return False)."""
         return self.output == "spikes"
 
     def _beta(self, dtype: torch.dtype) -> Tensor:
@@ -113,7 +114,10 @@ class LIF(Neuron):
         )
         return (state.v if self.output == "membrane" else z), state
 
-    def _run(self, xs: Tensor, state: LIFState, overwrite: bool = False) -> tuple[Tensor, LIFState]:
+    def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        return self._fused(xs, state, overwrite=False)
+
+    def _fused(self, xs: Tensor, state: LIFState, overwrite: bool) -> tuple[Tensor, LIFState]:
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
         inference = not needs_grad(xs, state.v, beta, v_th)
         if self.output == "spikes" and (self.reuse_membrane or inference):
@@ -133,8 +137,11 @@ class LIF(Neuron):
         return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
 
     def _run_overwriting(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
-        """The membrane sequence kept in ``xs`` (one ``[T, B, ...]`` buffer fewer)."""
-        return self._run(xs, state, overwrite=True)
+        """The membrane sequence kept in ``xs`` (one ``[T, B, ...]`` buffer fewer), unless a
+        subclass runs its own ``_run``."""
+        if type(self)._run not in (LIF._run, IF._run):
+            return self._run(xs, state)
+        return self._fused(xs, state, overwrite=True)
 
 
 class IF(LIF):
@@ -178,10 +185,15 @@ class IF(LIF):
         v = torch.relu(state.v * (1 - fired) + x)
         return self.spike_fn(v - v_th), LIFState(v)
 
-    def _run(self, xs: Tensor, state: LIFState, overwrite: bool = False) -> tuple[Tensor, LIFState]:
+    def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         if self.rectify:
             return Neuron._run(self, xs, state)
-        return super()._run(xs, state, overwrite)
+        return super()._run(xs, state)
+
+    def _run_overwriting(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
+        if self.rectify:
+            return Neuron._run(self, xs, state)
+        return super()._run_overwriting(xs, state)
 
 
 class LI(Neuron):
