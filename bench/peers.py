@@ -66,10 +66,12 @@ DESCRIBE = {
 class Child:
     """One contender's `time_peer.py --serve` process."""
 
-    def __init__(self, name: str, python: list[str], cfg: str, threads: int, seed: int):
+    def __init__(
+        self, name: str, python: list[str], cfg: str, threads: int, seed: int, extra=()
+    ) -> None:
         self.name = name
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        flags = ("--threads", str(threads), "--seed", str(seed), "--serve")
+        flags = ("--threads", str(threads), "--seed", str(seed), "--serve", *extra)
         cmd = time_peer(python, name, cfg, *flags)
         self.proc = subprocess.Popen(
             cmd,
@@ -111,7 +113,8 @@ def time_config(cfg: str, contenders: dict[str, list[str]], args: argparse.Names
     children, results = {}, {}
     try:
         for name, python in contenders.items():
-            children[name] = Child(name, python, cfg, args.threads, args.seed)
+            extra = ("--compile",) if name == "torchspike" and args.compile else ()
+            children[name] = Child(name, python, cfg, args.threads, args.seed, extra)
         for name, child in list(children.items()):
             try:
                 child.read(timeout=600)
@@ -281,6 +284,7 @@ def write_report(
         f"{args.warmup} warm-up steps, then {args.repeats} interleaved rounds: per turn "
         f"{args.turn_warmup} untimed and {args.steps_per_round} timed step(s); "
         f"child environment: {' '.join(args.child_env) or 'unchanged'}; "
+        f"torchspike's LIF layers {'compiled (compile=True)' if args.compile else 'eager'}; "
         f"load average before / after: {loads[0]} / {loads[1]}; "
         "CPU busy (other processes) just before each config's timing: "
         + ", ".join(f"{c} {b:.0%}" for c, b in busy.items())
@@ -363,6 +367,9 @@ def main() -> int:
     parser.add_argument("--gap", type=float, default=0.05, help="seconds between two turns")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-floor", dest="floor", action="store_false")
+    parser.add_argument(
+        "--compile", action="store_true", help="time torchspike with LIF(..., compile=True)"
+    )
     parser.add_argument("--skip-check", action="store_true")
     parser.add_argument("--check-only", action="store_true", help="no timing, no report file")
     parser.add_argument(

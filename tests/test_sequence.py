@@ -239,3 +239,35 @@ def test_spiking_net_spends_only_its_own_temporaries():
     hooked, _ = net(xs)
     torch.testing.assert_close(seen[0], want.detach())  # the hook sees the input current
     assert torch.equal(hooked, spikes)
+
+
+def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
+    """``LIF(compile=True)`` where compiling fails (no C++ compiler, ...) warns once and runs
+    the eager kernel: the same spikes and gradients as without compile."""
+    from torchspike import kernels
+
+    def broken(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no compiler here")
+
+        return run
+
+    monkeypatch.setattr(kernels, "_compiled", {})
+    monkeypatch.setattr(kernels, "_failed", set())
+    monkeypatch.setattr(torch, "compile", broken)
+    torch.manual_seed(7)
+    xs = (torch.randn(12, 4, 6) * 0.8 + 0.4).requires_grad_()
+    results = []
+    for compiled in (True, False):
+        lif = ts.LIF(0.9, compile=compiled)
+        if compiled:
+            with pytest.warns(RuntimeWarning, match="running eagerly"):
+                z, _ = lif(xs)
+                (g,) = torch.autograd.grad(z.sum(), xs)
+        else:
+            z, _ = lif(xs)
+            (g,) = torch.autograd.grad(z.sum(), xs)
+        results.append((z, g))
+    assert kernels._failed == {"direct_grad"}
+    assert torch.equal(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])

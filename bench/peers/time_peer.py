@@ -7,7 +7,8 @@ Contenders: snntorch, spikingjelly, norse (peer venv), torchspike (main venv), f
 ms per step: a/b one training step (forward over T, loss, backward, Adam step), c one inference.
 RSS in MiB: the process's peak resident set (VmHWM; ru_maxrss would carry the parent's peak
 over exec) after imports, model and data creation (baseline) and at the end (peak).
-`--steps/--batch/--hidden` override the config's T, B and hidden width (bench/scaling.py).
+`--steps/--batch/--hidden` override the config's T, B and hidden width (bench/scaling.py);
+`--compile` builds torchspike's LIF layers with `compile=True`.
 
 Other modes (used by bench/peers.py):
   --serve            build, then answer stdin lines `run K` with the K step times and `quit`
@@ -132,6 +133,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="override B")
     parser.add_argument("--hidden", type=int, help="override the hidden width N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--compile", action="store_true", help="torchspike: LIF(..., compile=True) (inductor)"
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--serve", action="store_true")
     mode.add_argument("--check", metavar="IN")
@@ -147,7 +151,9 @@ def main() -> None:
     cfg = dataclasses.replace(
         CONFIGS[args.config], **{k: v for k, v in overrides.items() if v is not None}
     )
-    net, train_step, infer = build(args.peer, cfg)
+    if args.compile and args.peer != "torchspike":
+        parser.error("--compile applies to torchspike only")
+    net, train_step, infer = build(args.peer, cfg, compile=args.compile)
     if args.check:
         check(net, train_step, infer, cfg, args.check, args.dump)
         return

@@ -23,14 +23,14 @@ class TorchspikeNet(nn.Module):
     scale = 1.0
     readout = "pre-reset"
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, compile: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.net = ts.SpikingNet(
             nn.Linear(cfg.n_in, cfg.n_hidden),
-            ts.LIF(BETA),
+            ts.LIF(BETA, compile=compile),
             nn.Linear(cfg.n_hidden, cfg.n_out),
-            ts.LIF(BETA, output="membrane"),
+            ts.LIF(BETA, output="membrane", compile=compile),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,9 +50,9 @@ class TorchspikeNet(nn.Module):
         ]
 
 
-def build(cfg: Config) -> tuple[nn.Module, Callable, Callable]:
+def build(cfg: Config, compile: bool = False) -> tuple[nn.Module, Callable, Callable]:
     """`(net, train_step, infer)` for torchspike, like `peer_models.build`."""
-    net = TorchspikeNet(cfg)
+    net = TorchspikeNet(cfg, compile)
     optimizer = torch.optim.Adam(net.parameters(), lr=LR, fused=True)
 
     def train_step(batch: tuple[Tensor, Tensor]) -> float:
