@@ -54,11 +54,11 @@ class PeakTracker(TorchDispatchMode):
         return out
 
 
-def build(peer: str, cfg):
+def build(peer: str, cfg, compact_spikes: bool):
     if peer == "torchspike":
         import torchspike_models
 
-        return torchspike_models.build(cfg)
+        return torchspike_models.build(cfg, compact_spikes=compact_spikes)
     from peer_models import build as build_peer
 
     return build_peer(peer, cfg)
@@ -70,10 +70,11 @@ def main() -> None:
     parser.add_argument("--peer", default="torchspike")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--trace", action="store_true", help="print the level after every op")
+    parser.add_argument("--compact-spikes", action="store_true", help="torchspike, compact spikes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg = CONFIGS[args.config]
-    _, train_step, _ = build(args.peer, cfg)
+    _, train_step, _ = build(args.peer, cfg, args.compact_spikes)
     batch = make_batch(cfg, 0)
     for _ in range(2):
         train_step(batch)

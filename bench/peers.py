@@ -113,7 +113,9 @@ def time_config(cfg: str, contenders: dict[str, list[str]], args: argparse.Names
     children, results = {}, {}
     try:
         for name, python in contenders.items():
-            extra = ("--compile",) if name == "torchspike" and args.compile else ()
+            extra = ()
+            if name == "torchspike":
+                extra = ("--compile",) * args.compile + ("--compact-spikes",) * args.compact_spikes
             children[name] = Child(name, python, cfg, args.threads, args.seed, extra)
         for name, child in list(children.items()):
             try:
@@ -284,7 +286,8 @@ def write_report(
         f"{args.warmup} warm-up steps, then {args.repeats} interleaved rounds: per turn "
         f"{args.turn_warmup} untimed and {args.steps_per_round} timed step(s); "
         f"child environment: {' '.join(args.child_env) or 'unchanged'}; "
-        f"torchspike's LIF layers {'compiled (compile=True)' if args.compile else 'eager'}; "
+        f"torchspike's LIF layers {'compiled (compile=True)' if args.compile else 'eager'}"
+        f"{', compact_spikes=True' if args.compact_spikes else ''}; "
         f"load average before / after: {loads[0]} / {loads[1]}; "
         "CPU busy (other processes) just before each config's timing: "
         + ", ".join(f"{c} {b:.0%}" for c, b in busy.items())
@@ -369,6 +372,9 @@ def main() -> int:
     parser.add_argument("--no-floor", dest="floor", action="store_false")
     parser.add_argument(
         "--compile", action="store_true", help="time torchspike with LIF(..., compile=True)"
+    )
+    parser.add_argument(
+        "--compact-spikes", action="store_true", help="time SpikingNet(compact_spikes=True)"
     )
     parser.add_argument("--skip-check", action="store_true")
     parser.add_argument("--check-only", action="store_true", help="no timing, no report file")

@@ -33,11 +33,13 @@ def test_spike_linear_rejects_other_shapes():
         sl.spike_linear(torch.ones(2, 3, 4), torch.randn(5, 4))
 
 
-def test_spiking_net_keeps_hidden_spikes_as_bytes():
-    """A Linear right after a spiking LIF saves its input as uint8, not float: the spikes'
-    float buffer is not kept for backward; the gradients equal the plain layers'."""
+@pytest.mark.parametrize("compact", [False, True])
+def test_spiking_net_keeps_hidden_spikes_as_bytes(compact):
+    """With ``compact_spikes`` a Linear right after a spiking LIF saves its input as uint8, not
+    float (off by default); the gradients equal the plain layers' either way."""
     torch.manual_seed(1)
-    net = ts.SpikingNet(nn.Linear(6, 40), ts.LIF(0.9), nn.Linear(40, 3), ts.LI(0.9))
+    layers = (nn.Linear(6, 40), ts.LIF(0.9), nn.Linear(40, 3), ts.LI(0.9))
+    net = ts.SpikingNet(*layers, compact_spikes=compact)
     xs = torch.rand(15, 4, 6) * 2
     y = torch.tensor([0, 1, 2, 1])
     saved = []
@@ -45,7 +47,8 @@ def test_spiking_net_keeps_hidden_spikes_as_bytes():
         v, _ = net(xs)
     ts.loss.ce_membrane_sum(v, y).backward()
     big = [t for t in saved if t.numel() == 15 * 4 * 40]
-    assert {t.dtype for t in big} == {torch.float32, torch.uint8}  # membrane, spikes
+    spikes = torch.uint8 if compact else torch.float32
+    assert {t.dtype for t in big} == {torch.float32, spikes}  # membrane, spikes
     grads = [p.grad.clone() for p in net.parameters()]
     net.zero_grad()
     v_ref = xs

@@ -244,13 +244,13 @@ def _build_floor(cfg: Config) -> tuple[nn.Module, Callable, Callable]:
 NETS = {"snntorch": SnnTorchNet, "spikingjelly": SpikingJellyNet, "norse": NorseNet}
 
 
-def build(peer: str, cfg: Config, compile: bool = False) -> tuple[nn.Module, Callable, Callable]:
+def build(peer: str, cfg: Config, **options: bool) -> tuple[nn.Module, Callable, Callable]:
     """`(net, train_step, infer)`: a fresh network for `peer` and closures over it and Adam
-    (`compile`: torchspike's LIF layers with `compile=True`)."""
+    (`options`: torchspike's `compile` and `compact_spikes`)."""
     if peer == "torchspike":
         from torchspike_models import build as build_torchspike  # needs the main venv
 
-        return build_torchspike(cfg, compile)
+        return build_torchspike(cfg, **options)
     if peer == "floor":
         return _build_floor(cfg)
     net = NETS[peer](cfg)

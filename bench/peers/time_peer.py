@@ -8,7 +8,8 @@ ms per step: a/b one training step (forward over T, loss, backward, Adam step), 
 RSS in MiB: the process's peak resident set (VmHWM; ru_maxrss would carry the parent's peak
 over exec) after imports, model and data creation (baseline) and at the end (peak).
 `--steps/--batch/--hidden` override the config's T, B and hidden width (bench/scaling.py);
-`--compile` builds torchspike's LIF layers with `compile=True`.
+`--compile` builds torchspike's LIF layers with `compile=True`, `--compact-spikes` its
+SpikingNet with `compact_spikes=True`.
 
 Other modes (used by bench/peers.py):
   --serve            build, then answer stdin lines `run K` with the K step times and `quit`
@@ -136,6 +137,9 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="torchspike: LIF(..., compile=True) (inductor)"
     )
+    parser.add_argument(
+        "--compact-spikes", action="store_true", help="torchspike: SpikingNet(compact_spikes=True)"
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--serve", action="store_true")
     mode.add_argument("--check", metavar="IN")
@@ -151,9 +155,10 @@ def main() -> None:
     cfg = dataclasses.replace(
         CONFIGS[args.config], **{k: v for k, v in overrides.items() if v is not None}
     )
-    if args.compile and args.peer != "torchspike":
-        parser.error("--compile applies to torchspike only")
-    net, train_step, infer = build(args.peer, cfg, compile=args.compile)
+    if (args.compile or args.compact_spikes) and args.peer != "torchspike":
+        parser.error("--compile and --compact-spikes apply to torchspike only")
+    options = {"compile": args.compile, "compact_spikes": args.compact_spikes}
+    net, train_step, infer = build(args.peer, cfg, **options)
     if args.check:
         check(net, train_step, infer, cfg, args.check, args.dump)
         return

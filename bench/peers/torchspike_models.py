@@ -23,7 +23,7 @@ class TorchspikeNet(nn.Module):
     scale = 1.0
     readout = "pre-reset"
 
-    def __init__(self, cfg: Config, compile: bool = False) -> None:
+    def __init__(self, cfg: Config, compile: bool = False, compact_spikes: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         self.net = ts.SpikingNet(
@@ -31,6 +31,7 @@ class TorchspikeNet(nn.Module):
             ts.LIF(BETA, compile=compile),
             nn.Linear(cfg.n_hidden, cfg.n_out),
             ts.LIF(BETA, output="membrane", compile=compile),
+            compact_spikes=compact_spikes,
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -50,9 +51,11 @@ class TorchspikeNet(nn.Module):
         ]
 
 
-def build(cfg: Config, compile: bool = False) -> tuple[nn.Module, Callable, Callable]:
+def build(
+    cfg: Config, compile: bool = False, compact_spikes: bool = False
+) -> tuple[nn.Module, Callable, Callable]:
     """`(net, train_step, infer)` for torchspike, like `peer_models.build`."""
-    net = TorchspikeNet(cfg, compile)
+    net = TorchspikeNet(cfg, compile, compact_spikes)
     optimizer = torch.optim.Adam(net.parameters(), lr=LR, fused=True)
 
     def train_step(batch: tuple[Tensor, Tensor]) -> float:

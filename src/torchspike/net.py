@@ -22,10 +22,15 @@ class SpikingNet(nn.Module):
     """Run ``layers`` over ``xs`` ``[T, B, ...]``; ``forward(xs, state=None) -> (ys, state)``.
 
     ``state`` is a tuple with one entry per neuron layer; ``None`` starts every neuron fresh.
+    ``compact_spikes=True`` makes a Linear right after a spiking neuron keep its input for the
+    weight gradient as bytes, not float32 (:mod:`torchspike.spike_linear`): ~10 MiB less live
+    memory per ``[25, 128, 1000]`` of spikes, for ~10% more time per training step of
+    bench/peers.py's config a (docs/perf.md), so it is off by default.
     """
 
-    def __init__(self, *layers: nn.Module | Iterable[nn.Module]):
+    def __init__(self, *layers: nn.Module | Iterable[nn.Module], compact_spikes: bool = False):
         super().__init__()
+        self.compact_spikes = bool(compact_spikes)
         if len(layers) == 1 and not isinstance(layers[0], nn.Module):
             layers = tuple(layers[0])
         if len(layers) == 1 and isinstance(layers[0], nn.Sequential):
@@ -50,7 +55,8 @@ class SpikingNet(nn.Module):
                 xs, s = layer(xs, next(states) if states is not None else None, **spend)
                 new_state.append(s)
                 # a hook may change the outputs: then they are not known to be spikes
-                owned, spikes = False, layer.emits_spikes() and not has_hooks(layer)
+                spiking = self.compact_spikes and layer.emits_spikes()
+                owned, spikes = False, spiking and not has_hooks(layer)
             else:
                 xs, owned = fold_time_owned(layer, xs, spikes)
                 spikes = False
