@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import select
 import shlex
 import statistics
@@ -41,12 +40,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 PEER_DIR = ROOT / "bench" / "peers"
 sys.path.insert(0, str(PEER_DIR))
 from equivalence import TIE, check_table, run_checks, time_peer  # noqa: E402
+from machine_info import cpu_jiffies, loadavg, machine  # noqa: E402
 from peer_models import PEERS  # noqa: E402
 
 PEER_MODULES = {"snntorch": "snntorch", "spikingjelly": "spikingjelly", "norse": "norse.torch"}
@@ -230,40 +228,15 @@ def timing_table(timing: dict) -> list[str]:
     return rows
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    python = platform.python_version()
-    return f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, Python {python}"
-
-
 def cpu_busy(seconds: float = 2.0) -> float:
     """Fraction of all CPUs busy over ``seconds`` (from /proc/stat), while this runner idles."""
-
-    def sample() -> tuple[int, int]:
-        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
-
     try:
-        total0, idle0 = sample()
+        total0, busy0 = cpu_jiffies()
         time.sleep(seconds)
-        total1, idle1 = sample()
+        total1, busy1 = cpu_jiffies()
     except OSError:
         return float("nan")
-    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "?"
+    return (busy1 - busy0) / max(total1 - total0, 1)
 
 
 def write_report(

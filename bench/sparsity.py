@@ -20,8 +20,6 @@ layers (`--small-n` at `--small-p`) checks MIN_OUT_FEATURES. Writes bench/RESULT
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -34,6 +32,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from machine_info import cpu_jiffies, loadavg, machine  # noqa: E402
+
 from torchspike import sparse  # noqa: E402
 
 M, K = 3200, 700
@@ -112,9 +112,8 @@ def time_point(n: int, p: float, mode: str, rounds: int, seed: int, retries: int
 
 def cpu_sample() -> tuple[int, int, int]:
     """Jiffies: all CPUs' total and busy time (/proc/stat), and this process's (utime + stime)."""
-    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(fields), sum(fields) - fields[3] - fields[4], int(own[11]) + int(own[12])
+    return *cpu_jiffies(), int(own[11]) + int(own[12])
 
 
 def others_busy(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
@@ -127,37 +126,18 @@ def break_even(rows: list[dict]) -> str:
     """Density where sparse / dense first crosses 1 (linear between measured densities), the
     dispatcher's threshold for that width, and what that makes of it."""
     pts = sorted((r["p"], r["ratio"]) for r in rows)
+    th = sparse.density_threshold(rows[0]["N"])
     if pts[0][1] >= 1:
-        th = sparse.density_threshold(rows[0]["N"])
         return f"< {pts[0][0]:g} (sparse never faster) | {th:.3f} | too high |"
     for (p0, r0), (p1, r1) in zip(pts, pts[1:], strict=False):
         if r0 < 1 <= r1:
             p = p0 + (1 - r0) * (p1 - p0) / (r1 - r0)
             break
     else:
-        th = sparse.density_threshold(rows[0]["N"])
         return f"> {pts[-1][0]:g} (sparse always faster) | {th:.3f} | conservative |"
-    th = sparse.density_threshold(rows[0]["N"])
     if p < th:
         return f"{p:.3f} | {th:.3f} | too high: sparse picked at {p:.3f}-{th:.3f}, where slower |"
     return f"{p:.3f} | {th:.3f} | conservative: dense kept at {th:.3f}-{p:.3f} |"
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    python = platform.python_version()
-    return f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, Python {python}"
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def source_state() -> str:

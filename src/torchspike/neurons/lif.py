@@ -139,7 +139,7 @@ class LIF(Neuron):
     def _run_overwriting(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         """The membrane sequence kept in ``xs`` (one ``[T, B, ...]`` buffer fewer), unless a
         subclass runs its own ``_run``."""
-        if type(self)._run not in (LIF._run, IF._run):
+        if type(self)._run is not LIF._run:
             return self._run(xs, state)
         return self._fused(xs, state, overwrite=True)
 
@@ -185,15 +185,10 @@ class IF(LIF):
         v = torch.relu(state.v * (1 - fired) + x)
         return self.spike_fn(v - v_th), LIFState(v)
 
-    def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
-        if self.rectify:
+    def _fused(self, xs: Tensor, state: LIFState, overwrite: bool) -> tuple[Tensor, LIFState]:
+        if self.rectify:  # the clamp has no fused kernel: the step-by-step reference
             return Neuron._run(self, xs, state)
-        return super()._run(xs, state)
-
-    def _run_overwriting(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
-        if self.rectify:
-            return Neuron._run(self, xs, state)
-        return super()._run_overwriting(xs, state)
+        return super()._fused(xs, state, overwrite)
 
 
 class LI(Neuron):
