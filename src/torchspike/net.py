@@ -23,9 +23,9 @@ class SpikingNet(nn.Module):
 
     ``state`` is a tuple with one entry per neuron layer; ``None`` starts every neuron fresh.
     ``compact_spikes=True`` makes a Linear right after a spiking neuron keep its input for the
-    weight gradient as bytes, not float32 (:mod:`torchspike.spike_linear`): ~10 MiB less live
-    memory per ``[25, 128, 1000]`` of spikes, for ~10% more time per training step of
-    bench/peers.py's config a (docs/perf.md), so it is off by default.
+    weight gradient as bytes, not float32 (:mod:`torchspike.spike_linear`): on bench/peers.py's
+    config a, 5 MiB less live memory at the step's peak and 3% more time per step with freed
+    memory kept (docs/perf.md), so it is off by default.
     """
 
     def __init__(self, *layers: nn.Module | Iterable[nn.Module], compact_spikes: bool = False):

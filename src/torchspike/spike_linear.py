@@ -3,7 +3,7 @@
 ``y = x W^T + b`` as usual, but backward's ``dW = dy^T x`` needs ``x``: for spikes in {0, 1}
 one byte per entry holds it exactly, a quarter of float32, so the float spikes are free as soon
 as the forward pass is done with them. Backward accumulates ``dW`` over blocks of rows, each
-converted back to float in one small buffer (uint8 to float converts ~3x faster than bool).
+converted back to float in one small buffer (from uint8: the bool-to-float copy is slower).
 """
 
 from __future__ import annotations
