@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import torchspike as ts
-from torchspike import spike_linear as sl
+from torchspike import folded_linear as fl
 from torchspike.sequence import lif_sequence
 
 
@@ -121,15 +121,15 @@ def test_overwrite_input_is_refused_for_leaves_and_views_and_a_spent_input_raise
         (spikes.sum() + spent.sum()).backward()
 
 
-def test_spike_linear_sums_half_precision_gradients_in_float32(monkeypatch):
-    monkeypatch.setattr(sl, "_ROWS", 7)  # 29 blocks
+def test_folded_linear_on_bytes_sums_half_precision_gradients_in_float32(monkeypatch):
+    monkeypatch.setattr(fl, "_ROWS", 7)  # 29 blocks
     torch.manual_seed(1)
     x = (torch.rand(200, 40) < 0.3).float()
     w = torch.randn(9, 40)
     gy = torch.randn(200, 9)
     exact = (gy.bfloat16().double().t() @ x.double()).float()  # gy as the layer sees it
     wb = w.bfloat16().requires_grad_()
-    y = sl.spike_linear(x.bfloat16(), wb)
+    y = fl.folded_linear(x.bfloat16(), wb, spikes_as_bytes=True)
     (got,) = torch.autograd.grad(y, wb, gy.bfloat16())
     rel = ((got.float() - exact).abs().max() / exact.abs().max()).item()
     assert rel < 2**-8  # one bfloat16 rounding of the sum, not one per block

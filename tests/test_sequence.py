@@ -221,8 +221,8 @@ def test_spiking_net_spends_only_its_own_temporaries():
     xs = (torch.rand(20, 4, 50) < 0.02).float()
     made = []
 
-    def record(*args):
-        y = sparse.maybe_sparse_linear(*args)
+    def record(*args, **kwargs):
+        y = sparse.maybe_sparse_linear(*args, **kwargs)
         made.append(y)
         return y
 

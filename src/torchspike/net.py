@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from . import _checks as check
 from .neurons import Neuron
 from .sequence import fold_time, fold_time_owned, has_hooks, run_steps
+from .workspace import Workspace
 
 
 class SpikingNet(nn.Module):
@@ -23,14 +24,23 @@ class SpikingNet(nn.Module):
 
     ``state`` is a tuple with one entry per neuron layer; ``None`` starts every neuron fresh.
     ``compact_spikes=True`` makes a Linear right after a spiking neuron keep its input for the
-    weight gradient as bytes, not float32 (:mod:`torchspike.spike_linear`): on bench/peers.py's
-    config a, 5 MiB less live memory at the step's peak and 3% more time per step with freed
-    memory kept (docs/perf.md), so it is off by default.
+    weight gradient as bytes, not float32 (:mod:`torchspike.folded_linear`). ``workspace=True``
+    (the default) lets the network reuse its ``[T, B, N]`` buffers (membranes, spikes, the
+    gradients into neurons) from one call to the next on the CPU, instead of allocating them
+    afresh (:mod:`torchspike.workspace`): the same results, without the page faults and heap
+    growth of new blocks every step, at the price of keeping the last step's buffers until
+    the network is deleted or ``workspace.clear()`` is called.
     """
 
-    def __init__(self, *layers: nn.Module | Iterable[nn.Module], compact_spikes: bool = False):
+    def __init__(
+        self,
+        *layers: nn.Module | Iterable[nn.Module],
+        compact_spikes: bool = False,
+        workspace: bool = True,
+    ):
         super().__init__()
         self.compact_spikes = bool(compact_spikes)
+        self.workspace = Workspace() if workspace else None
         if len(layers) == 1 and not isinstance(layers[0], nn.Module):
             layers = tuple(layers[0])
         if len(layers) == 1 and isinstance(layers[0], nn.Sequential):
@@ -50,15 +60,16 @@ class SpikingNet(nn.Module):
         spikes = False  # xs holds a spiking neuron's 0/1 output
         for layer in self.layers:
             if isinstance(layer, Neuron):
-                # a neuron without hooks (which would see its input) may keep its membrane in xs
-                spend = {"overwrite_input": True} if owned and not has_hooks(layer) else {}
-                xs, s = layer(xs, next(states) if states is not None else None, **spend)
+                options = {}  # shortcuts for a neuron without hooks (which would see its input):
+                if not has_hooks(layer):  # buffers of the workspace, the membrane kept in xs
+                    options = {"overwrite_input": owned, "workspace": self.workspace}
+                xs, s = layer(xs, next(states) if states is not None else None, **options)
                 new_state.append(s)
                 # a hook may change the outputs: then they are not known to be spikes
                 spiking = self.compact_spikes and layer.emits_spikes()
                 owned, spikes = False, spiking and not has_hooks(layer)
             else:
-                xs, owned = fold_time_owned(layer, xs, spikes)
+                xs, owned = fold_time_owned(layer, xs, spikes, workspace=self.workspace)
                 spikes = False
         return xs, tuple(new_state)
 

@@ -14,9 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from . import kernels
+from .folded_linear import folded_linear
 from .sparse import maybe_sparse_linear
-from .spike_linear import spike_linear
 from .surrogate import Surrogate
+from .workspace import Workspace, empty
 
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
 
@@ -48,11 +49,18 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
     return fold_time_owned(layer, xs)[0]
 
 
-def fold_time_owned(layer: nn.Module, xs: Tensor, spikes: bool = False) -> tuple[Tensor, bool]:
+def fold_time_owned(
+    layer: nn.Module,
+    xs: Tensor,
+    spikes: bool = False,
+    *,
+    workspace: Workspace | None = None,
+) -> tuple[Tensor, bool]:
     """:func:`fold_time`, and whether its result is a new tensor that nothing else refers to
-    (no view, no hook saw it), which the next neuron may overwrite. ``spikes`` says that ``xs``
-    holds only 0s and 1s (a spiking neuron's output): a Linear then keeps it as bytes for its
-    weight gradient (:mod:`torchspike.spike_linear`)."""
+    (no view, no hook saw it), which the next neuron may overwrite. A plain Linear runs as
+    :func:`~torchspike.folded_linear.folded_linear` with a ``workspace`` (its output and input
+    gradient in reused buffers) or with ``spikes``: ``xs`` holds only 0s and 1s (a spiking
+    neuron's output), kept as bytes for the weight gradient."""
     steps = xs.shape[0]
     if is_static(xs):
         y = layer(xs[0])
@@ -60,10 +68,11 @@ def fold_time_owned(layer: nn.Module, xs: Tensor, spikes: bool = False) -> tuple
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
     if _plain_linear(layer, x):
         shape = (steps, xs.shape[1], layer.out_features)
-        y = maybe_sparse_linear(x, layer.weight, layer.bias, shape)  # sums of weight columns
-        params = [p for p in (layer.weight, layer.bias) if p is not None]
-        if y is None and spikes and needs_grad(x, *params):
-            y = spike_linear(x, layer.weight, layer.bias, shape)
+        w, b = layer.weight, layer.bias
+        y = maybe_sparse_linear(x, w, b, shape, workspace=workspace)  # sums of weight columns
+        as_bytes = spikes and needs_grad(x, *[p for p in (w, b) if p is not None])
+        if y is None and (workspace is not None or as_bytes):
+            y = folded_linear(x, w, b, shape, spikes_as_bytes=as_bytes, workspace=workspace)
         if y is not None:
             return y, True
     y = layer(x)
@@ -73,7 +82,7 @@ def fold_time_owned(layer: nn.Module, xs: Tensor, spikes: bool = False) -> tuple
 def _plain_linear(layer: nn.Module, x: Tensor) -> bool:
     """True when ``layer(x)`` is exactly ``F.linear(x, weight, bias)``: an ``nn.Linear`` (not a
     subclass) without hooks, outside autocast, with ``x`` of the weight's dtype; only then may
-    its product be computed another way (:mod:`.sparse`, :mod:`.spike_linear`)."""
+    its product be computed another way (:mod:`.sparse`, :mod:`.folded_linear`)."""
     return (
         type(layer) is nn.Linear
         and not has_hooks(layer)
@@ -126,20 +135,22 @@ def _lif_forward(
     *,
     keep_membrane: bool,
     into_input: bool = False,
+    workspace: Workspace | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The LIF recursion, without autograd: ``(spikes [T, ...], membrane)``.
 
     The membrane is the whole sequence ``[T, ...]`` with ``keep_membrane``, else only its last
     step ``[...]``, computed in two alternating buffers instead of T (the same operations in the
     same order, so the spikes are identical). ``into_input`` writes the membrane sequence over
-    ``xs`` (each ``x[t]`` is read once, by the step that overwrites it)."""
+    ``xs`` (each ``x[t]`` is read once, by the step that overwrites it); ``workspace`` supplies
+    the other buffers."""
     shape = torch.broadcast_shapes(xs.shape, v0.shape)
-    zs = torch.empty(shape, dtype=xs.dtype, device=xs.device)
+    zs = empty(workspace, shape, xs.dtype, xs.device)
     if into_input:
         vs = xs
     else:
         vs_shape = shape if keep_membrane else (2, *shape[1:])
-        vs = torch.empty(vs_shape, dtype=xs.dtype, device=xs.device)
+        vs = empty(workspace, vs_shape, xs.dtype, xs.device)
     th = _scalar(v_th)
     v, z = v0, (v0 > v_th).to(xs.dtype)
     v_steps, z_steps = vs.unbind(0), zs.unbind(0)  # views made once, not indexed in the loop
@@ -168,8 +179,10 @@ class _LIFSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, xs, v0, beta, v_th, reset: str, spike_fn: Surrogate, compile, membrane, over):
-        zs, vs = _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=True, into_input=over)
+    def forward(ctx, xs, v0, beta, v_th, reset, spike_fn, compile, membrane, over, workspace):
+        zs, vs = _lif_forward(
+            xs, v0, beta, v_th, reset, keep_membrane=True, into_input=over, workspace=workspace
+        )
         ctx.reset, ctx.spike_fn, ctx.compile, ctx.membrane = reset, spike_fn, compile, membrane
         ctx.save_for_backward(vs, zs if reset == "zero" else None, v0, beta, v_th)
         ctx.set_materialize_grads(False)
@@ -230,7 +243,7 @@ class _LIFSequence(torch.autograd.Function):
             g_beta = (g * v_prev).sum_to_size(beta.shape)
         if need_th and reset == "subtract":
             g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
-        return g_x, g_v0, g_beta, g_th, None, None, None, None, None
+        return g_x, g_v0, g_beta, g_th, None, None, None, None, None, None
 
 
 def lif_sequence(
@@ -244,6 +257,7 @@ def lif_sequence(
     *,
     membrane: bool = True,
     overwrite_input: bool = False,
+    workspace: Workspace | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Fused LIF over ``[T, B, ...]``: returns ``(spikes, membrane)``; one autograd node.
 
@@ -255,9 +269,10 @@ def lif_sequence(
     ``membrane=False``) lets the kernel keep the membrane sequence in ``xs`` itself instead of a
     new buffer, where ``xs`` is a contiguous tensor of the full shape, not a view and not a leaf
     that requires grad; ``xs`` is then spent, and a gradient through it later raises.
+    ``workspace`` (:mod:`torchspike.workspace`) supplies the spike and membrane buffers.
     """
     if not membrane and not needs_grad(xs, v0, beta, v_th):
-        return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False)
+        return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False, workspace=workspace)
     over = (  # refused, not an error, where writing into xs would not be safe or possible
         overwrite_input
         and not (membrane or compile)
@@ -266,7 +281,9 @@ def lif_sequence(
         and xs.is_contiguous()
         and xs.shape == torch.broadcast_shapes(xs.shape, v0.shape)
     )
-    out = _LIFSequence.apply(xs, v0, beta, v_th, reset, spike_fn, compile, membrane, over)
+    out = _LIFSequence.apply(
+        xs, v0, beta, v_th, reset, spike_fn, compile, membrane, over, workspace
+    )
     return out[0], out[1]
 
 

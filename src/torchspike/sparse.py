@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .workspace import Workspace, empty
+
 # Where the sparse product pays (bench/sparsity.py, bench/RESULTS_sparsity.md: 3,200 x 700 spikes,
 # 2-core CPU): finding the ones costs about as much as a GEMM with ~250 outputs, so narrower
 # layers stay dense; above that the break-even density grows with the width N, by ~0.045 per
@@ -51,12 +53,14 @@ def _bag_sum(
     *,
     column_sums: bool = False,
     shape: tuple[int, ...] | None = None,
+    workspace: Workspace | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """``out[b] = sum(table[index[offsets[b]:offsets[b + 1]]]) (+ bias)``, in column chunks of
     the table; with ``column_sums`` also the column sums of ``table``, read from each chunk while
-    it is in cache. ``shape`` makes ``out`` with that shape (not a view), a reshape of [B, N]."""
+    it is in cache. ``shape`` makes ``out`` with that shape (not a view), a reshape of [B, N],
+    in a buffer of ``workspace`` if given."""
     rows, width = len(offsets), table.shape[1]
-    out = torch.empty(shape or (rows, width), dtype=table.dtype, device=table.device)
+    out = empty(workspace, shape or (rows, width), table.dtype, table.device)
     flat = out.view(rows, width)
     sums = table.new_empty(width) if column_sums else None
     for j in range(0, width, _CHUNK):
@@ -73,19 +77,23 @@ def _bag_sum(
 
 class _SparseBinaryLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, rows: Tensor, cols: Tensor, weight: Tensor, bias, shape):
+    def forward(ctx, x, rows, cols, weight, bias, shape, workspace: Workspace | None):
         offsets = _offsets(torch.bincount(rows, minlength=x.shape[0]))
-        y, _ = _bag_sum(cols, offsets, weight.t(), bias, shape=shape)
+        y, _ = _bag_sum(cols, offsets, weight.t(), bias, shape=shape, workspace=workspace)
         ctx.save_for_backward(rows, cols, weight)
+        ctx.workspace = workspace
         ctx.has_bias, ctx.in_features = bias is not None, x.shape[1]
         return y
 
     @staticmethod
     def backward(ctx, gy: Tensor):
         rows, cols, weight = ctx.saved_tensors
-        need_x, _, _, need_w, need_b, _ = ctx.needs_input_grad
+        need_x, _, _, need_w, need_b = ctx.needs_input_grad[:5]
         gy = gy.reshape(-1, weight.shape[0])
-        gx = gy @ weight if need_x else None
+        gx = None
+        if need_x:
+            gx = empty(ctx.workspace, (gy.shape[0], weight.shape[1]), gy.dtype, gy.device)
+            torch.mm(gy, weight, out=gx)
         need_b = need_b and ctx.has_bias
         gw = gb = None
         if need_w:  # dW^T[k] = sum of dy[m] over the samples m where input k fired
@@ -95,7 +103,7 @@ class _SparseBinaryLinear(torch.autograd.Function):
             gw = gw_t.t()
         elif need_b:
             gb = gy.sum(0)
-        return gx, None, None, gw, gb, None
+        return gx, None, None, gw, gb, None, None
 
 
 def _ones(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -115,16 +123,21 @@ def sparse_binary_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) 
     rows, cols, values = _ones(x)
     if not bool((values == 1).all()):
         raise ValueError("x must hold only 0s and 1s")
-    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias, None)
+    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias, None, None)
 
 
 def maybe_sparse_linear(
-    x: Tensor, weight: Tensor, bias: Tensor | None, shape: tuple[int, ...] | None = None
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    shape: tuple[int, ...] | None = None,
+    *,
+    workspace: Workspace | None = None,
 ) -> Tensor | None:
     """The sparse product if ``x`` [M, K] is binary and sparse enough for the layer's width
     (:func:`density_threshold`); ``None`` when the dense GEMM is the faster choice. ``shape``
     (a reshape of [M, N], such as [T, B, N]) gives the result that shape, as a tensor of its
-    own rather than a view."""
+    own rather than a view; ``workspace`` supplies its buffer and the input gradient's."""
     most = density_threshold(weight.shape[0]) * x.numel()
     if (
         most == 0
@@ -139,4 +152,4 @@ def maybe_sparse_linear(
     rows, cols, values = _ones(x)
     if len(values) > most or not bool((values == 1).all()):
         return None
-    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias, shape)
+    return _SparseBinaryLinear.apply(x, rows, cols, weight, bias, shape, workspace)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from .. import _checks as check
 from ..sequence import run_steps
+from ..workspace import Workspace
 
 
 def as_param(value: float | Tensor, learn: bool) -> Tensor:
@@ -51,11 +52,17 @@ class Neuron(nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, xs: Tensor, state: Any = None, *, overwrite_input: bool = False
+        self,
+        xs: Tensor,
+        state: Any = None,
+        *,
+        overwrite_input: bool = False,
+        workspace: Workspace | None = None,
     ) -> tuple[Tensor, Any]:
         """``(outputs, state)`` over ``xs``; ``overwrite_input=True`` says ``xs`` is a temporary
         the caller no longer needs, so a fused kernel may keep its own buffers in it (as
-        ``SpikingNet`` does with the output of a layer it computed)."""
+        ``SpikingNet`` does with the output of a layer it computed); a ``workspace``
+        (:mod:`torchspike.workspace`) lends a fused kernel its buffers."""
         check.sequence(xs)
         shape = self.feature_shape()
         if shape is not None:
@@ -64,15 +71,18 @@ class Neuron(nn.Module):
             state = self.initial_state(xs[0])
         else:
             _check_state(state, xs)
-        if overwrite_input:
-            return self._run_overwriting(xs, state)
+        if overwrite_input or workspace is not None:
+            return self._run_with(xs, state, overwrite_input, workspace)
         return self._run(xs, state)
 
     def _run(self, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
         return run_steps(self.step, xs, state)
 
-    def _run_overwriting(self, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
-        """``_run`` for an ``xs`` that may be overwritten; by default the same as ``_run``."""
+    def _run_with(
+        self, xs: Tensor, state: Any, overwrite: bool, workspace: Workspace | None
+    ) -> tuple[Tensor, Any]:
+        """``_run`` for an ``xs`` that may be overwritten and with buffers from ``workspace``; by
+        default the same as ``_run``."""
         return self._run(xs, state)
 
 

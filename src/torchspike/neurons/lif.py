@@ -18,6 +18,7 @@ from torch import Tensor
 from .. import _checks as check
 from .. import surrogate
 from ..sequence import RESETS, lif_sequence, needs_grad
+from ..workspace import Workspace
 from .base import Neuron
 
 
@@ -115,9 +116,11 @@ class LIF(Neuron):
         return (state.v if self.output == "membrane" else z), state
 
     def _run(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
-        return self._fused(xs, state, overwrite=False)
+        return self._fused(xs, state, overwrite=False, workspace=None)
 
-    def _fused(self, xs: Tensor, state: LIFState, overwrite: bool) -> tuple[Tensor, LIFState]:
+    def _fused(
+        self, xs: Tensor, state: LIFState, overwrite: bool, workspace: Workspace | None
+    ) -> tuple[Tensor, LIFState]:
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
         inference = not needs_grad(xs, state.v, beta, v_th)
         if self.output == "spikes" and (self.reuse_membrane or inference):
@@ -131,17 +134,22 @@ class LIF(Neuron):
                 self.compile,
                 membrane=False,
                 overwrite_input=overwrite and self.reuse_membrane,
+                workspace=workspace,
             )
             return spikes, LIFState(v)
-        spikes, vs = lif_sequence(xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile)
+        spikes, vs = lif_sequence(
+            xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile, workspace=workspace
+        )
         return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
 
-    def _run_overwriting(self, xs: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
-        """The membrane sequence kept in ``xs`` (one ``[T, B, ...]`` buffer fewer), unless a
-        subclass runs its own ``_run``."""
+    def _run_with(
+        self, xs: Tensor, state: LIFState, overwrite: bool, workspace: Workspace | None
+    ) -> tuple[Tensor, LIFState]:
+        """The membrane sequence kept in ``xs`` (one ``[T, B, ...]`` buffer fewer) and the
+        others in ``workspace``, unless a subclass runs its own ``_run``."""
         if type(self)._run is not LIF._run:
             return self._run(xs, state)
-        return self._fused(xs, state, overwrite=True)
+        return self._fused(xs, state, overwrite, workspace)
 
 
 class IF(LIF):
@@ -185,10 +193,12 @@ class IF(LIF):
         v = torch.relu(state.v * (1 - fired) + x)
         return self.spike_fn(v - v_th), LIFState(v)
 
-    def _fused(self, xs: Tensor, state: LIFState, overwrite: bool) -> tuple[Tensor, LIFState]:
+    def _fused(
+        self, xs: Tensor, state: LIFState, overwrite: bool, workspace: Workspace | None
+    ) -> tuple[Tensor, LIFState]:
         if self.rectify:  # the clamp has no fused kernel: the step-by-step reference
             return Neuron._run(self, xs, state)
-        return super()._fused(xs, state, overwrite)
+        return super()._fused(xs, state, overwrite, workspace)
 
 
 class LI(Neuron):

@@ -1,4 +1,5 @@
-"""The Linear that keeps its spike input as bytes, against the dense one."""
+"""The Linear over folded time (input kept as bytes or not, buffers from a workspace or not),
+against the dense one."""
 
 import pytest
 import torch
@@ -6,19 +7,20 @@ import torch.nn.functional as F
 from torch import nn
 
 import torchspike as ts
-from torchspike import spike_linear as sl
+from torchspike import folded_linear as fl
 
 
+@pytest.mark.parametrize("as_bytes", [True, False])
 @pytest.mark.parametrize("bias", [True, False])
-def test_spike_linear_equals_dense(bias, monkeypatch):
-    monkeypatch.setattr(sl, "_ROWS", 7)  # blocks of 7 rows, the last one shorter
+def test_folded_linear_equals_dense(bias, as_bytes, monkeypatch):
+    monkeypatch.setattr(fl, "_ROWS", 7)  # blocks of 7 rows, the last one shorter
     torch.manual_seed(0)
     x = (torch.rand(60, 40, dtype=torch.float64) < 0.2).double().requires_grad_()
     w = torch.randn(9, 40, dtype=torch.float64, requires_grad=True)
     b = torch.randn(9, dtype=torch.float64, requires_grad=True) if bias else None
     gy = torch.randn(6, 10, 9, dtype=torch.float64)
     inputs = [x, w] + ([b] if bias else [])
-    y = sl.spike_linear(x, w, b, (6, 10, 9))
+    y = fl.folded_linear(x, w, b, (6, 10, 9), spikes_as_bytes=as_bytes)
     assert y.shape == (6, 10, 9) and not y._is_view()
     want = F.linear(x, w, b).reshape(6, 10, 9)
     torch.testing.assert_close(y, want)
@@ -28,9 +30,9 @@ def test_spike_linear_equals_dense(bias, monkeypatch):
         torch.testing.assert_close(got, ref)
 
 
-def test_spike_linear_rejects_other_shapes():
+def test_folded_linear_rejects_other_shapes():
     with pytest.raises(ValueError, match="2-D"):
-        sl.spike_linear(torch.ones(2, 3, 4), torch.randn(5, 4))
+        fl.folded_linear(torch.ones(2, 3, 4), torch.randn(5, 4))
 
 
 @pytest.mark.parametrize("compact", [False, True])
