@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from . import _checks as check
 from .neurons import Neuron
-from .sequence import fold_time, fold_time_owned, has_hooks, run_steps
+from .sequence import fold_time, fold_time_owned, has_hooks, plain_linear, run_steps
 from .workspace import Workspace
 
 
@@ -58,19 +58,31 @@ class SpikingNet(nn.Module):
         new_state = []
         owned = False  # xs is a layer's output that only this loop refers to
         spikes = False  # xs holds a spiking neuron's 0/1 output
-        for layer in self.layers:
-            if isinstance(layer, Neuron):
-                options = {}  # shortcuts for a neuron without hooks (which would see its input):
-                if not has_hooks(layer):  # buffers of the workspace, the membrane kept in xs
-                    options = {"overwrite_input": owned, "workspace": self.workspace}
-                xs, s = layer(xs, next(states) if states is not None else None, **options)
-                new_state.append(s)
-                # a hook may change the outputs: then they are not known to be spikes
-                spiking = self.compact_spikes and layer.emits_spikes()
-                owned, spikes = False, spiking and not has_hooks(layer)
-            else:
+        layers, i = list(self.layers), 0
+        while i < len(layers):
+            layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            i += 1
+            if not isinstance(layer, Neuron):
                 xs, owned = fold_time_owned(layer, xs, spikes, workspace=self.workspace)
                 spikes = False
+                continue
+            s = next(states) if states is not None else None
+            options = {}  # shortcuts for a neuron without hooks (which would see its input):
+            if not has_hooks(layer):  # buffers of the workspace, the membrane kept in xs
+                options = {"overwrite_input": owned, "workspace": self.workspace}
+                if after is not None and plain_linear(after, xs, dims=3):  # one fused node
+                    fused = layer.forward_into_linear(
+                        xs, s, after, spikes_as_bytes=self.compact_spikes, **options
+                    )
+                    if fused is not None:
+                        (xs, s), owned, spikes, i = fused, True, False, i + 1
+                        new_state.append(s)
+                        continue
+            xs, s = layer(xs, s, **options)
+            new_state.append(s)
+            # a hook may change the outputs: then they are not known to be spikes
+            spiking = self.compact_spikes and layer.emits_spikes()
+            owned, spikes = False, spiking and not has_hooks(layer)
         return xs, tuple(new_state)
 
     @torch.no_grad()

@@ -66,7 +66,7 @@ def fold_time_owned(
         y = layer(xs[0])
         return y.unsqueeze(0).expand(steps, *y.shape), False
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
-    if _plain_linear(layer, x):
+    if plain_linear(layer, x):
         shape = (steps, xs.shape[1], layer.out_features)
         w, b = layer.weight, layer.bias
         y = maybe_sparse_linear(x, w, b, shape, workspace=workspace)  # sums of weight columns
@@ -79,14 +79,15 @@ def fold_time_owned(
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
 
 
-def _plain_linear(layer: nn.Module, x: Tensor) -> bool:
-    """True when ``layer(x)`` is exactly ``F.linear(x, weight, bias)``: an ``nn.Linear`` (not a
-    subclass) without hooks, outside autocast, with ``x`` of the weight's dtype; only then may
-    its product be computed another way (:mod:`.sparse`, :mod:`.folded_linear`)."""
+def plain_linear(layer: nn.Module, x: Tensor, dims: int = 2) -> bool:
+    """True when ``layer(x)`` is exactly ``F.linear(x, weight, bias)`` for an ``x`` of ``dims``
+    dimensions: an ``nn.Linear`` (not a subclass) without hooks, outside autocast, with ``x`` of
+    the weight's dtype; only then may its product be computed another way (:mod:`.sparse`,
+    :mod:`.folded_linear`, :mod:`.lif_linear`)."""
     return (
         type(layer) is nn.Linear
         and not has_hooks(layer)
-        and x.dim() == 2
+        and x.dim() == dims
         and x.dtype == layer.weight.dtype
         and not torch.is_autocast_enabled(x.device.type)
     )
@@ -193,25 +194,9 @@ class _LIFSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes, g_out, g_overwritten=None):
-        if g_overwritten is not None:
-            raise RuntimeError(
-                "a tensor given to a LIF layer with overwrite_input=True was used after the call: "
-                "it holds the layer's membrane now; pass overwrite_input=False to keep it"
-            )
-        try:
-            vs, zs, v0, beta, v_th = ctx.saved_tensors
-        except RuntimeError as e:
-            if not getattr(ctx, "reused", False):
-                raise
-            raise RuntimeError(  # the membrane buffer was reused by an earlier backward
-                "backward through a fused LIF layer a second time (retain_graph=True): its "
-                "saved membrane holds the first backward's gradient; build the layer with "
-                "LIF(..., reuse_membrane=False), or sum the losses and call backward once"
-            ) from e
-        reset = ctx.reset
+        refuse_spent_input(g_overwritten)
+        vs, zs, v0, beta, v_th = saved_membrane(ctx)
         need_x, need_v0, need_beta, need_th = ctx.needs_input_grad[:4]
-        b = _scalar(beta)
-        carry = (1 - zs) * beta if reset == "zero" else None  # dU[t+1]/dU[t]
         if g_spikes is not None and ctx.compile:  # dL/dz * dz/dU in one fused pass
             g = kernels.get("direct_grad", True)(vs, v_th, g_spikes, ctx.spike_fn)
         elif g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
@@ -219,31 +204,81 @@ class _LIFSequence(torch.autograd.Function):
             g = ctx.spike_fn.backward_(vs.sub_(v_th) if ctx.reused else vs - v_th, g_spikes)
         else:
             g = torch.zeros_like(vs)
-        g_th = -g.sum_to_size(v_th.shape) if need_th else None
-        if g_out is not None and ctx.membrane:
-            g.add_(g_out)
-        elif g_out is not None:  # the gradient of the last membrane only
-            g[-1].add_(g_out)
-        _accumulate(g, b, beta, carry)
-        # g is now dL/dU[t]; map it to the inputs of step t
-        reset_in = None
-        if reset == "zero" or (need_th and reset == "subtract"):
-            fired = zs if zs is not None else (vs > v_th).to(vs.dtype)
-            reset_in = torch.cat([(v0 > v_th).to(vs.dtype).unsqueeze(0), fired[:-1]])  # R[t]
-        g_x = g if need_x else None
-        keep = (1 - reset_in) if reset == "zero" else None  # the zero reset cuts U[t-1]
-        g_v0 = None
-        if need_v0:
-            g_v0 = g[0] * beta if keep is None else g[0] * beta * keep[0]
-        g_beta = None
-        if need_beta:
-            v_prev = torch.cat([v0.unsqueeze(0), vs[:-1]])
-            if keep is not None:
-                v_prev = v_prev * keep
-            g_beta = (g * v_prev).sum_to_size(beta.shape)
-        if need_th and reset == "subtract":
-            g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
-        return g_x, g_v0, g_beta, g_th, None, None, None, None, None, None
+        grads = lif_adjoint(
+            g, vs, zs, v0, beta, v_th, ctx.reset, g_out, ctx.membrane, ctx.needs_input_grad[:4]
+        )
+        return *grads, None, None, None, None, None, None
+
+
+def refuse_spent_input(g_overwritten: Tensor | None) -> None:
+    """Backward of a kernel that wrote its membrane over its input: that input, now an output
+    of the node, must not have been used afterwards."""
+    if g_overwritten is not None:
+        raise RuntimeError(
+            "a tensor given to a LIF layer with overwrite_input=True was used after the call: "
+            "it holds the layer's membrane now; pass overwrite_input=False to keep it"
+        )
+
+
+def saved_membrane(ctx) -> tuple[Tensor, ...]:
+    """``ctx.saved_tensors``, with a clear error where a first backward spent the membrane."""
+    try:
+        return ctx.saved_tensors
+    except RuntimeError as e:
+        if not getattr(ctx, "reused", False):
+            raise
+        raise RuntimeError(  # the membrane buffer was reused by an earlier backward
+            "backward through a fused LIF layer a second time (retain_graph=True): its "
+            "saved membrane holds the first backward's gradient; build the layer with "
+            "LIF(..., reuse_membrane=False), or sum the losses and call backward once"
+        ) from e
+
+
+def lif_adjoint(
+    g: Tensor,
+    vs: Tensor,
+    zs: Tensor | None,
+    v0: Tensor,
+    beta: Tensor,
+    v_th: Tensor,
+    reset: str,
+    g_out: Tensor | None,
+    membrane: bool,
+    needs: tuple[bool, ...],
+) -> tuple[Tensor | None, ...]:
+    """The LIF backward over time from ``g = dL/dz[t] * dz[t]/dU[t]`` (the spike term, in place
+    in ``g``): the gradients of ``(xs, v0, beta, v_th)``, each ``None`` where ``needs`` says it
+    is not wanted. ``g_out`` is the gradient of the membrane output (the sequence if
+    ``membrane``, else the last step); ``zs`` the float spikes (zero reset only); ``vs`` the
+    membrane, read only for the gradients of beta and v_th."""
+    need_x, need_v0, need_beta, need_th = needs
+    b = _scalar(beta)
+    carry = (1 - zs) * beta if reset == "zero" else None  # dU[t+1]/dU[t]
+    g_th = -g.sum_to_size(v_th.shape) if need_th else None
+    if g_out is not None and membrane:
+        g.add_(g_out)
+    elif g_out is not None:  # the gradient of the last membrane only
+        g[-1].add_(g_out)
+    _accumulate(g, b, beta, carry)
+    # g is now dL/dU[t]; map it to the inputs of step t
+    reset_in = None
+    if reset == "zero" or (need_th and reset == "subtract"):
+        fired = zs if zs is not None else (vs > v_th).to(vs.dtype)
+        reset_in = torch.cat([(v0 > v_th).to(vs.dtype).unsqueeze(0), fired[:-1]])  # R[t]
+    g_x = g if need_x else None
+    keep = (1 - reset_in) if reset == "zero" else None  # the zero reset cuts U[t-1]
+    g_v0 = None
+    if need_v0:
+        g_v0 = g[0] * beta if keep is None else g[0] * beta * keep[0]
+    g_beta = None
+    if need_beta:
+        v_prev = torch.cat([v0.unsqueeze(0), vs[:-1]])
+        if keep is not None:
+            v_prev = v_prev * keep
+        g_beta = (g * v_prev).sum_to_size(beta.shape)
+    if need_th and reset == "subtract":
+        g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
+    return g_x, g_v0, g_beta, g_th
 
 
 def lif_sequence(
@@ -273,18 +308,23 @@ def lif_sequence(
     """
     if not membrane and not needs_grad(xs, v0, beta, v_th):
         return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False, workspace=workspace)
-    over = (  # refused, not an error, where writing into xs would not be safe or possible
-        overwrite_input
-        and not (membrane or compile)
-        and not xs._is_view()
-        and not (xs.is_leaf and xs.requires_grad)
-        and xs.is_contiguous()
-        and xs.shape == torch.broadcast_shapes(xs.shape, v0.shape)
-    )
+    # refused, not an error, where writing into xs would not be safe or possible
+    over = overwrite_input and not (membrane or compile) and can_overwrite(xs, v0)
     out = _LIFSequence.apply(
         xs, v0, beta, v_th, reset, spike_fn, compile, membrane, over, workspace
     )
     return out[0], out[1]
+
+
+def can_overwrite(xs: Tensor, v0: Tensor) -> bool:
+    """True when a kernel may write its membrane sequence over ``xs``: a contiguous tensor of
+    the full shape, not a view and not a leaf that requires grad."""
+    return (
+        not xs._is_view()
+        and not (xs.is_leaf and xs.requires_grad)
+        and xs.is_contiguous()
+        and xs.shape == torch.broadcast_shapes(xs.shape, v0.shape)
+    )
 
 
 def needs_grad(*tensors: Tensor) -> bool:

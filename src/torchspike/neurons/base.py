@@ -63,17 +63,35 @@ class Neuron(nn.Module):
         the caller no longer needs, so a fused kernel may keep its own buffers in it (as
         ``SpikingNet`` does with the output of a layer it computed); a ``workspace``
         (:mod:`torchspike.workspace`) lends a fused kernel its buffers."""
+        state = self._checked(xs, state)
+        if overwrite_input or workspace is not None:
+            return self._run_with(xs, state, overwrite_input, workspace)
+        return self._run(xs, state)
+
+    def _checked(self, xs: Tensor, state: Any) -> Any:
+        """The state to start from, after checking ``xs`` and ``state`` against the layer."""
         check.sequence(xs)
         shape = self.feature_shape()
         if shape is not None:
             check.trailing_shape(xs, shape, "xs", f"the {type(self).__name__} size")
         if state is None:
-            state = self.initial_state(xs[0])
-        else:
-            _check_state(state, xs)
-        if overwrite_input or workspace is not None:
-            return self._run_with(xs, state, overwrite_input, workspace)
-        return self._run(xs, state)
+            return self.initial_state(xs[0])
+        _check_state(state, xs)
+        return state
+
+    def forward_into_linear(
+        self,
+        xs: Tensor,
+        state: Any,
+        linear: nn.Linear,
+        *,
+        overwrite_input: bool = False,
+        workspace: Workspace | None = None,
+        spikes_as_bytes: bool = False,
+    ) -> tuple[Tensor, Any] | None:
+        """``(linear applied to the outputs, state)`` from one fused kernel, or ``None`` where
+        the layer has none for this call (the caller then runs the two layers one by one)."""
+        return None
 
     def _run(self, xs: Tensor, state: Any) -> tuple[Tensor, Any]:
         return run_steps(self.step, xs, state)

@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .. import _checks as check
 from .. import surrogate
+from ..lif_linear import lif_linear
 from ..sequence import RESETS, lif_sequence, needs_grad
 from ..workspace import Workspace
 from .base import Neuron
@@ -142,6 +143,47 @@ class LIF(Neuron):
         )
         return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
 
+    def forward_into_linear(
+        self,
+        xs: Tensor,
+        state: LIFState | None,
+        linear: nn.Linear,
+        *,
+        overwrite_input: bool = False,
+        workspace: Workspace | None = None,
+        spikes_as_bytes: bool = False,
+    ) -> tuple[Tensor, LIFState] | None:
+        """The spikes fed to ``linear`` inside one autograd node (:mod:`torchspike.lif_linear`),
+        which never holds their whole gradient: for a spiking layer that reuses its membrane,
+        without compile or a subclass's own ``_run``, when a gradient is needed."""
+        if (
+            type(self)._run is not LIF._run
+            or self.output != "spikes"
+            or not self.reuse_membrane
+            or self.compile
+            or xs.dim() != 3
+        ):
+            return None
+        state = self._checked(xs, state)
+        beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
+        params = [p for p in (linear.weight, linear.bias) if p is not None]
+        if not needs_grad(xs, state.v, beta, v_th, *params):
+            return None
+        y, v = lif_linear(
+            xs,
+            state.v,
+            beta,
+            v_th,
+            self.reset,
+            self.spike_fn,
+            linear.weight,
+            linear.bias,
+            overwrite_input=overwrite_input,
+            spikes_as_bytes=spikes_as_bytes,
+            workspace=workspace,
+        )
+        return y, LIFState(v)
+
     def _run_with(
         self, xs: Tensor, state: LIFState, overwrite: bool, workspace: Workspace | None
     ) -> tuple[Tensor, LIFState]:
@@ -192,6 +234,11 @@ class IF(LIF):
         fired = (state.v > v_th).to(x.dtype)
         v = torch.relu(state.v * (1 - fired) + x)
         return self.spike_fn(v - v_th), LIFState(v)
+
+    def forward_into_linear(self, xs, state, linear, **options):
+        if self.rectify:  # no fused kernel for the clamp
+            return None
+        return super().forward_into_linear(xs, state, linear, **options)
 
     def _fused(
         self, xs: Tensor, state: LIFState, overwrite: bool, workspace: Workspace | None
