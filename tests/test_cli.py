@@ -174,17 +174,28 @@ def test_train_keeps_freed_memory_unless_asked(monkeypatch, tmp_path, flag, reta
     assert bool(calls) is retained
 
 
-def test_keep_best_tests_and_saves_the_best_validation_epoch(tmp_path):
+def test_keep_best_tests_and_saves_the_best_validation_epoch(tmp_path, monkeypatch):
+    import torchspike.train
+
+    real, scores = torchspike.train.accuracy, []
+
+    def accuracy(method, model, x, y, cfg):  # the next scripted validation score, else real
+        return scores.pop(0) if scores else real(method, model, x, y, cfg)
+
+    monkeypatch.setattr(torchspike.train, "accuracy", accuracy)
     base = Config(dataset="digits", hidden=[32], steps=6, batch_size=64, epochs=5, lr=0.05)
     base.schedule, base.keep_best = "none", True
     best = Config(**{**base.to_dict(), "out": str(tmp_path / "best")})
+    scores[:] = [0.5, 0.7, 0.6, 0.65, 0.69]  # the best is epoch 2 of 5
     metrics = fit(best, log=lambda _: None)
     val = [h["validation_accuracy"] for h in metrics["epochs"]]
     epoch = metrics["best_epoch"]
-    assert val[epoch - 1] == max(val) and epoch < 5  # the last epoch was not the best here
+    assert val == [0.5, 0.7, 0.6, 0.65, 0.69] and epoch == 2
+    assert 0 < metrics["test_accuracy"] <= 1  # the real score of the restored weights
     # the saved weights are those a run stopped after that epoch ends with, bit for bit
     short = Config(**{**base.to_dict(), "out": str(tmp_path / "short")})
     short.epochs, short.keep_best = epoch, False
+    scores[:] = [0.5, 0.7]
     fit(short, log=lambda _: None)
     a, b = _weights(tmp_path / "best"), _weights(tmp_path / "short")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -195,8 +206,10 @@ def test_keep_best_tests_and_saves_the_best_validation_epoch(tmp_path):
         if (e, batch) == (epoch, 2):  # after the best epoch was recorded
             raise KeyboardInterrupt
 
+    scores[:] = [0.5, 0.7]
     with pytest.raises(Interrupted):
         fit(parted, log=lambda _: None, on_batch=interrupt)
+    scores[:] = [0.6, 0.65, 0.69]
     assert fit(parted, resume=True, log=lambda _: None)["best_epoch"] == epoch
     c = _weights(tmp_path / "parted")
     assert all(torch.equal(a[k], c[k]) for k in a)

@@ -35,12 +35,21 @@ def test_folded_linear_rejects_other_shapes():
         fl.folded_linear(torch.ones(2, 3, 4), torch.randn(5, 4))
 
 
-@pytest.mark.parametrize("compact", [False, True])
-def test_spiking_net_keeps_hidden_spikes_as_bytes(compact):
-    """With ``compact_spikes`` a Linear right after a spiking LIF saves its input as uint8, not
-    float (off by default); the gradients equal the plain layers' either way."""
+@pytest.mark.parametrize(
+    "reuse, compact, spikes",
+    [
+        (True, False, None),
+        (True, True, None),
+        (False, False, torch.float32),
+        (False, True, torch.uint8),
+    ],
+)
+def test_spiking_net_keeps_hidden_spikes_as_bytes(reuse, compact, spikes):
+    """A LIF fused with the Linear after it saves no spikes at all (they are read back from the
+    membrane); apart (here: a LIF that keeps its membrane), ``compact_spikes`` makes the Linear
+    save its input as uint8, not float. The gradients equal the plain layers' either way."""
     torch.manual_seed(1)
-    layers = (nn.Linear(6, 40), ts.LIF(0.9), nn.Linear(40, 3), ts.LI(0.9))
+    layers = (nn.Linear(6, 40), ts.LIF(0.9, reuse_membrane=reuse), nn.Linear(40, 3), ts.LI(0.9))
     net = ts.SpikingNet(*layers, compact_spikes=compact)
     xs = torch.rand(15, 4, 6) * 2
     y = torch.tensor([0, 1, 2, 1])
@@ -49,8 +58,8 @@ def test_spiking_net_keeps_hidden_spikes_as_bytes(compact):
         v, _ = net(xs)
     ts.loss.ce_membrane_sum(v, y).backward()
     big = [t for t in saved if t.numel() == 15 * 4 * 40]
-    spikes = torch.uint8 if compact else torch.float32
-    assert {t.dtype for t in big} == {torch.float32, spikes}  # membrane, spikes
+    want = {torch.float32} if spikes is None else {torch.float32, spikes}  # membrane, spikes
+    assert {t.dtype for t in big} == want and len(big) == (1 if spikes is None else 2)
     grads = [p.grad.clone() for p in net.parameters()]
     net.zero_grad()
     v_ref = xs

@@ -24,18 +24,17 @@ def _case(reset: str, learn: bool, bias: bool, seed: int = 0):
     return xs, v0, beta, v_th, w, b, gy, gv
 
 
-@pytest.mark.parametrize("as_bytes", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("learn", [False, True])
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
-def test_fused_equals_lif_then_linear(reset, learn, bias, as_bytes, monkeypatch):
+def test_fused_equals_lif_then_linear(reset, learn, bias, monkeypatch):
     """Same outputs and the same gradients for every input, with blocks of 2 steps (the last one
     shorter) in backward; the reference is lif_sequence followed by F.linear."""
     monkeypatch.setattr(ll, "_ROWS", 10)  # 2 steps of batch 5 per block
     xs, v0, beta, v_th, w, b, gy, gv = _case(reset, learn, bias)
     spike_fn = ts.surrogate.atan()
     inputs = [t for t in (xs, v0, beta, v_th, w, b) if t is not None and t.requires_grad]
-    y, v = lif_linear(xs, v0, beta, v_th, reset, spike_fn, w, b, spikes_as_bytes=as_bytes)
+    y, v = lif_linear(xs, v0, beta, v_th, reset, spike_fn, w, b)
     got = torch.autograd.grad([y, v], inputs, [gy, gv])
     z, v_ref = lif_sequence(xs, v0, beta, v_th, reset, spike_fn, membrane=False)
     y_ref = F.linear(z, w, b)

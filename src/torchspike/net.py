@@ -71,9 +71,7 @@ class SpikingNet(nn.Module):
             if not has_hooks(layer):  # buffers of the workspace, the membrane kept in xs
                 options = {"overwrite_input": owned, "workspace": self.workspace}
                 if after is not None and plain_linear(after, xs, dims=3):  # one fused node
-                    fused = layer.forward_into_linear(
-                        xs, s, after, spikes_as_bytes=self.compact_spikes, **options
-                    )
+                    fused = layer.forward_into_linear(xs, s, after, **options)
                     if fused is not None:
                         (xs, s), owned, spikes, i = fused, True, False, i + 1
                         new_state.append(s)

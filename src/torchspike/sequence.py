@@ -135,6 +135,7 @@ def _lif_forward(
     reset: str,
     *,
     keep_membrane: bool,
+    keep_spikes: bool = True,
     into_input: bool = False,
     workspace: Workspace | None = None,
 ) -> tuple[Tensor, Tensor]:
@@ -142,11 +143,13 @@ def _lif_forward(
 
     The membrane is the whole sequence ``[T, ...]`` with ``keep_membrane``, else only its last
     step ``[...]``, computed in two alternating buffers instead of T (the same operations in the
-    same order, so the spikes are identical). ``into_input`` writes the membrane sequence over
+    same order, so the spikes are identical); likewise the spikes with ``keep_spikes`` (without
+    it the caller reads them from the membrane, ``z[t] = U[t] > v_th``, and ignores the first
+    output). ``into_input`` writes the membrane sequence over
     ``xs`` (each ``x[t]`` is read once, by the step that overwrites it); ``workspace`` supplies
     the other buffers."""
     shape = torch.broadcast_shapes(xs.shape, v0.shape)
-    zs = empty(workspace, shape, xs.dtype, xs.device)
+    zs = empty(workspace, shape if keep_spikes else (2, *shape[1:]), xs.dtype, xs.device)
     if into_input:
         vs = xs
     else:
@@ -165,7 +168,7 @@ def _lif_forward(
                 vt.addcmul_(z, v_th, value=-1)
         elif reset == "zero":  # beta * v * (1 - z) + x
             vt.addcmul_(v, z * beta, value=-1)
-        z = z_steps[t]
+        z = z_steps[t] if keep_spikes else z_steps[t % 2]
         torch.gt(vt, v_th, out=z)  # fire
         v = vt
     return zs, (vs if keep_membrane else v)

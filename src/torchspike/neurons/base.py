@@ -87,7 +87,6 @@ class Neuron(nn.Module):
         *,
         overwrite_input: bool = False,
         workspace: Workspace | None = None,
-        spikes_as_bytes: bool = False,
     ) -> tuple[Tensor, Any] | None:
         """``(linear applied to the outputs, state)`` from one fused kernel, or ``None`` where
         the layer has none for this call (the caller then runs the two layers one by one)."""

@@ -151,7 +151,6 @@ class LIF(Neuron):
         *,
         overwrite_input: bool = False,
         workspace: Workspace | None = None,
-        spikes_as_bytes: bool = False,
     ) -> tuple[Tensor, LIFState] | None:
         """The spikes fed to ``linear`` inside one autograd node (:mod:`torchspike.lif_linear`),
         which never holds their whole gradient: for a spiking layer that reuses its membrane,
@@ -179,7 +178,6 @@ class LIF(Neuron):
             linear.weight,
             linear.bias,
             overwrite_input=overwrite_input,
-            spikes_as_bytes=spikes_as_bytes,
             workspace=workspace,
         )
         return y, LIFState(v)
