@@ -38,6 +38,27 @@ def test_fused_lif_on_gpu_equals_cpu(reset):
         torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_spiking_net_fused_lif_linear_on_gpu_equals_cpu(reset):
+    """SpikingNet's fused LIF + Linear node (and its workspace, CPU only) on both devices."""
+    torch.manual_seed(0)
+    xs = torch.rand(20, 4, 12, dtype=torch.float64) * 1.5
+    y = torch.tensor([0, 1, 2, 1])
+    results = []
+    for device in ("cpu", GPU):
+        torch.manual_seed(1)
+        net = (
+            ts.SpikingNet(nn.Linear(12, 30), ts.LIF(0.9, reset=reset), nn.Linear(30, 3), ts.LI(0.9))
+            .double()
+            .to(device)
+        )
+        v, _ = net(xs.to(device))
+        ts.loss.ce_membrane_sum(v, y.to(device)).backward()
+        results.append([v, *(p.grad for p in net.parameters())])
+    for cpu, gpu in zip(*results, strict=True):
+        torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-10, atol=1e-12)
+
+
 def test_sparse_linear_on_gpu_equals_dense():
     torch.manual_seed(0)
     x = (torch.rand(200, 50, device=GPU) < 0.03).float()
