@@ -99,3 +99,28 @@ def test_spiking_net_fuses_only_plain_pairs():
     assert "_LIFLinearBackward" not in nodes(net, xs)[1]
     with torch.no_grad():  # inference needs no fused backward: the plain kernels run
         assert torch.equal(net(xs)[0], ts.SpikingNet(*net.layers, workspace=False)(xs)[0])
+
+
+def test_subclasses_and_old_style_neurons_keep_their_own_code():
+    """A LIF subclass with its own forward is called as a module (not fused); a neuron whose
+    forward takes none of SpikingNet's options still runs."""
+
+    class Silent(ts.LIF):
+        def forward(self, xs, state=None):
+            ys, state = super().forward(xs, state)
+            return ys * 0, state
+
+    class OldStyle(ts.LI):
+        def forward(self, xs, state=None):
+            return super().forward(xs, state)
+
+    torch.manual_seed(3)
+    xs = (torch.rand(9, 4, 6) * 1.5).requires_grad_()
+    for neuron in (Silent(0.9), OldStyle(0.9)):
+        net = ts.SpikingNet(nn.Linear(6, 20), neuron, nn.Linear(20, 3), ts.LI(0.8))
+        out, _ = net(xs)
+        ref = xs
+        for layer in net.layers:
+            ref = layer(ref)[0] if isinstance(layer, ts.Neuron) else layer(ref)
+        torch.testing.assert_close(out, ref)
+        out.sum().backward()

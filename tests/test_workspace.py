@@ -138,3 +138,46 @@ def test_outputs_kept_by_the_caller_are_never_overwritten():
     net(xs[1])  # another step in between: the first graph's buffers are still taken
     (g2,) = torch.autograd.grad(out.sum(), x)
     assert torch.equal(g1, g2)
+
+
+def test_shared_storages_are_not_reused():
+    """A buffer moved to shared memory (sent to another process) is never handed out again."""
+    ws = Workspace()
+    t = ws.empty((MiB,), torch.uint8, "cpu")
+    t.share_memory_()  # the storage's memory moves (into a shared segment)
+    shared = ptr(t)
+    del t
+    assert ptr(ws.empty((MiB,), torch.uint8, "cpu")) != shared
+
+
+def _plain_net(workspace: bool) -> ts.SpikingNet:
+    torch.manual_seed(4)
+    layers = (nn.Linear(6, 300), ts.LI(0.9), nn.Linear(300, 3), ts.LI(0.8))
+    return ts.SpikingNet(*layers, workspace=workspace)
+
+
+def test_double_backward_and_torch_func_work_as_without_a_workspace():
+    """create_graph=True (a gradient penalty) and torch.func.grad through a network of Linear
+    and LI layers give what the plain layers give."""
+    from torch.func import functional_call, grad
+
+    xs = torch.rand(40, 32, 6)
+    results = []
+    for workspace in (False, True):
+        net = _plain_net(workspace)
+        x = xs.clone().requires_grad_()
+        out, _ = net(x)
+        (gx,) = torch.autograd.grad((out**2).sum(), x, create_graph=True)
+        (gx**2).sum().backward()
+        params = {k: v.detach() for k, v in net.named_parameters()}
+        g = grad(lambda p, net=net: functional_call(net, p, (xs,))[0].sum())(params)
+        results.append([gx, *(p.grad for p in net.parameters()), *g.values()])
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_empty_batch_trains():
+    net = _net(True, False)
+    v, _ = net(torch.rand(5, 0, 300))
+    v.sum().backward()
+    assert v.shape == (5, 0, 4)

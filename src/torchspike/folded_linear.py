@@ -42,8 +42,7 @@ class _FoldedLinear(torch.autograd.Function):
         gy = gy.reshape(-1, weight.shape[0])
         gx = gw = gb = None
         if need_x:
-            gx = empty(ctx.workspace, (gy.shape[0], weight.shape[1]), gy.dtype, gy.device)
-            torch.mm(gy, weight, out=gx)
+            gx = input_grad(gy, weight, ctx.workspace)
         if need_w and not ctx.as_bytes:
             gw = gy.t() @ x
         elif need_w:
@@ -51,6 +50,15 @@ class _FoldedLinear(torch.autograd.Function):
         if need_b and ctx.has_bias:
             gb = gy.sum(0)
         return gx, gw, gb, None, None, None
+
+
+def input_grad(gy: Tensor, weight: Tensor, workspace: Workspace | None) -> Tensor:
+    """``dy W`` into a buffer of ``workspace``; as a plain product when autograd records the
+    backward (``create_graph=True``): a product into a given buffer is not differentiable."""
+    if torch.is_grad_enabled():
+        return gy @ weight
+    gx = empty(workspace, (gy.shape[0], weight.shape[1]), gy.dtype, gy.device)
+    return torch.mm(gy, weight, out=gx)
 
 
 def _weight_grad_from_bytes(gy: Tensor, spikes: Tensor, weight: Tensor) -> Tensor:

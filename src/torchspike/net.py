@@ -23,8 +23,11 @@ class SpikingNet(nn.Module):
     """Run ``layers`` over ``xs`` ``[T, B, ...]``; ``forward(xs, state=None) -> (ys, state)``.
 
     ``state`` is a tuple with one entry per neuron layer; ``None`` starts every neuron fresh.
-    ``compact_spikes=True`` makes a Linear right after a spiking neuron keep its input for the
-    weight gradient as bytes, not float32 (:mod:`torchspike.folded_linear`). ``workspace=True``
+    A LIF with spike output followed by a plain ``nn.Linear`` runs with it as one autograd node
+    that keeps no spikes (:mod:`torchspike.lif_linear`) when a gradient is needed and neither
+    has hooks. Elsewhere ``compact_spikes=True`` makes a Linear right after a spiking neuron
+    keep its input for the weight gradient as bytes, not float32
+    (:mod:`torchspike.folded_linear`). ``workspace=True``
     (the default) lets the network reuse its ``[T, B, N]`` buffers (membranes, spikes, the
     gradients into neurons) from one call to the next on the CPU, instead of allocating them
     afresh (:mod:`torchspike.workspace`): the same results, without the page faults and heap
@@ -58,19 +61,24 @@ class SpikingNet(nn.Module):
         new_state = []
         owned = False  # xs is a layer's output that only this loop refers to
         spikes = False  # xs holds a spiking neuron's 0/1 output
+        # torch.func transforms need autograd.Functions with setup_context: the plain layers
+        shortcuts = not torch._C._are_functorch_transforms_active()
+        workspace = self.workspace if shortcuts else None
         layers, i = list(self.layers), 0
         while i < len(layers):
             layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
             i += 1
             if not isinstance(layer, Neuron):
-                xs, owned = fold_time_owned(layer, xs, spikes, workspace=self.workspace)
+                xs, owned = fold_time_owned(layer, xs, spikes, workspace=workspace)
                 spikes = False
                 continue
             s = next(states) if states is not None else None
-            options = {}  # shortcuts for a neuron without hooks (which would see its input):
-            if not has_hooks(layer):  # buffers of the workspace, the membrane kept in xs
-                options = {"overwrite_input": owned, "workspace": self.workspace}
-                if after is not None and plain_linear(after, xs, dims=3):  # one fused node
+            options = {}  # shortcuts for a neuron called as usual (no hooks, which would see
+            # its input; no forward of its own, which may not take them): buffers of the
+            # workspace, the membrane kept in xs, a Linear after it fused with it
+            if shortcuts and not has_hooks(layer) and type(layer).forward is Neuron.forward:
+                options = {"overwrite_input": owned, "workspace": workspace}
+                if after is not None and plain_linear(after, xs, dims=3):
                     fused = layer.forward_into_linear(xs, s, after, **options)
                     if fused is not None:
                         (xs, s), owned, spikes, i = fused, True, False, i + 1

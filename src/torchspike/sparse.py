@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .folded_linear import input_grad
 from .workspace import Workspace, empty
 
 # Where the sparse product pays (bench/sparsity.py, bench/RESULTS_sparsity.md: 3,200 x 700 spikes,
@@ -102,10 +103,7 @@ class _SparseBinaryLinear(torch.autograd.Function):
         rows, cols, weight = ctx.saved_tensors
         need_x, _, _, need_w, need_b = ctx.needs_input_grad[:5]
         gy = gy.reshape(-1, weight.shape[0])
-        gx = None
-        if need_x:
-            gx = empty(ctx.workspace, (gy.shape[0], weight.shape[1]), gy.dtype, gy.device)
-            torch.mm(gy, weight, out=gx)
+        gx = input_grad(gy, weight, ctx.workspace) if need_x else None
         need_b = need_b and ctx.has_bias
         gw = gb = None
         if need_w:  # dW^T[k] = sum of dy[m] over the samples m where input k fired

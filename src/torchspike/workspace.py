@@ -45,9 +45,29 @@ def _free(storages: list[torch.UntypedStorage], nbytes: int) -> torch.UntypedSto
             sys.getrefcount(storage) == _FREE_REFS
             and _use_count(storage._cdata) == 1
             and storage.nbytes() == nbytes
+            and not storage.is_shared()  # another process may still read it
         ):
             return storage
     return None
+
+
+def _rule_holds() -> bool:
+    """The free test on this Python and torch: a storage only the pool refers to is free, one
+    with another reference is not; otherwise no buffer is ever reused."""
+    if _use_count is None:
+        return False
+    pool = [torch.empty(8, dtype=torch.uint8).untyped_storage()]
+    free = _free(pool, 8) is pool[0]
+    held = torch.empty(0, dtype=torch.uint8).set_(pool[0])  # a tensor on it
+    taken = _free(pool, 8) is None
+    del held
+    other = pool[0]  # a second Python reference to the storage object
+    still = _free(pool, 8) is None
+    del other
+    return free and taken and still and _free(pool, 8) is pool[0]
+
+
+_REUSE = _rule_holds()
 
 
 class Workspace:
@@ -72,7 +92,7 @@ class Workspace:
         if (
             device.type != "cpu"
             or nbytes < max(self.min_bytes, 1)
-            or _use_count is None
+            or not _REUSE
             or torch.compiler.is_compiling()
         ):
             return torch.empty(shape, dtype=dtype, device=device)

@@ -154,9 +154,14 @@ class LIF(Neuron):
     ) -> tuple[Tensor, LIFState] | None:
         """The spikes fed to ``linear`` inside one autograd node (:mod:`torchspike.lif_linear`),
         which never holds their whole gradient: for a spiking layer that reuses its membrane,
-        without compile or a subclass's own ``_run``, when a gradient is needed."""
+        without compile or a subclass's own ``forward``, ``_run`` or ``_fused``, when a gradient
+        is needed."""
+        cls = type(self)
         if (
-            type(self)._run is not LIF._run
+            cls._run is not LIF._run  # a subclass's own run, or its own fused kernel
+            or cls._fused not in (LIF._fused, IF._fused)
+            or cls.forward is not Neuron.forward
+            or xs.numel() == 0
             or self.output != "spikes"
             or not self.reuse_membrane
             or self.compile
