@@ -23,11 +23,7 @@ class _FoldedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, shape, as_bytes: bool, workspace: Workspace | None):
         y = empty(workspace, shape, x.dtype, x.device)
-        flat = y.view(x.shape[0], weight.shape[0])
-        if bias is None:
-            torch.mm(x, weight.t(), out=flat)
-        else:
-            torch.addmm(bias, x, weight.t(), out=flat)
+        linear_into(x, weight, bias, y.view(x.shape[0], weight.shape[0]))
         saved = None
         if ctx.needs_input_grad[1]:
             saved = x.bool().view(torch.uint8) if as_bytes else x
@@ -52,6 +48,20 @@ class _FoldedLinear(torch.autograd.Function):
         return gx, gw, gb, None, None, None
 
 
+def linear_into(x: Tensor, weight: Tensor, bias: Tensor | None, out: Tensor) -> Tensor:
+    """``F.linear(x, weight, bias)`` for a 2-D ``x``, written into ``out``."""
+    if bias is None:
+        return torch.mm(x, weight.t(), out=out)
+    return torch.addmm(bias, x, weight.t(), out=out)
+
+
+def weight_grad_accumulator(gy: Tensor, weight: Tensor) -> Tensor:
+    """Zeros of the weight's shape to sum ``dW`` over blocks of rows in, in float32 at least:
+    half precision would round after each block."""
+    acc = torch.promote_types(gy.dtype, torch.float32)
+    return torch.zeros(weight.shape, dtype=acc, device=weight.device)
+
+
 def input_grad(gy: Tensor, weight: Tensor, workspace: Workspace | None) -> Tensor:
     """``dy W`` into a buffer of ``workspace``; as a plain product when autograd records the
     backward (``create_graph=True``): a product into a given buffer is not differentiable."""
@@ -62,16 +72,14 @@ def input_grad(gy: Tensor, weight: Tensor, workspace: Workspace | None) -> Tenso
 
 
 def _weight_grad_from_bytes(gy: Tensor, spikes: Tensor, weight: Tensor) -> Tensor:
-    """``dy^T x`` with ``x`` as uint8, summed in float32 at least: half precision would round
-    after each block."""
-    acc = torch.promote_types(gy.dtype, torch.float32)
-    gw = torch.zeros(weight.shape, dtype=acc, device=weight.device)
-    block = gy.new_empty(min(_ROWS, len(spikes)), weight.shape[1], dtype=acc)
+    """``dy^T x`` with ``x`` as uint8, over blocks of rows (:func:`weight_grad_accumulator`)."""
+    gw = weight_grad_accumulator(gy, weight)
+    block = gy.new_empty(min(_ROWS, len(spikes)), weight.shape[1], dtype=gw.dtype)
     for start in range(0, len(spikes), _ROWS):
         rows = spikes[start : start + _ROWS]
         x = block[: len(rows)]
         x.copy_(rows)
-        gw.addmm_(gy[start : start + _ROWS].t().to(acc), x)
+        gw.addmm_(gy[start : start + _ROWS].t().to(gw.dtype), x)
     return gw.to(weight.dtype)
 
 

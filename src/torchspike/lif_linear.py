@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .folded_linear import linear_into, weight_grad_accumulator
 from .sequence import (
     _lif_forward,
     can_overwrite,
@@ -57,12 +58,7 @@ class _LIFLinear(torch.autograd.Function):
         for t0 in starts:
             t1 = min(t0 + per, steps)
             z = zs[t0:t1] if keep else torch.gt(vs[t0:t1], v_th, out=block[: t1 - t0])
-            z = z.view(-1, n_in)
-            out = y_rows[t0 * batch : t1 * batch]
-            if bias is None:
-                torch.mm(z, weight.t(), out=out)
-            else:
-                torch.addmm(bias, z, weight.t(), out=out)
+            linear_into(z.view(-1, n_in), weight, bias, y_rows[t0 * batch : t1 * batch])
         ctx.save_for_backward(vs, zs if keep else None, v0, beta, v_th, weight)
         ctx.reset, ctx.spike_fn, ctx.has_bias, ctx.workspace = reset, spike_fn, bias is not None, ws
         ctx.set_materialize_grads(False)
@@ -97,10 +93,7 @@ def _backward_blocks(
     ``g = (dL/dy W) * dz/dU`` (in the membrane's buffer where ``ctx.reused``)."""
     steps, batch, n_in = vs.shape
     g = vs if ctx.reused else torch.empty_like(vs)
-    g_w = None
-    if need_w:  # summed in float32 at least: half precision would round after each block
-        acc = torch.promote_types(gy.dtype, torch.float32)
-        g_w = torch.zeros(weight.shape, dtype=acc, device=weight.device)
+    g_w = weight_grad_accumulator(gy, weight) if need_w else None
     per, starts = _blocks(steps, batch)
     block = empty(ctx.workspace, (min(per, steps), batch, n_in), vs.dtype, vs.device)
     for t0 in starts:
