@@ -76,7 +76,7 @@ def eventprop_step(steps: int, scenario: str) -> dict:
 def bptt_step(steps: int, scenario: str) -> dict:
     import torchspike as ts
     from torchspike.neurons import CubaLIFState, cuba_lif_step
-    from torchspike.sequence import run_steps
+    from torchspike.steps import run_steps
 
     (step, batch, unit), w1, w2, y = _inputs(steps, scenario)
     w1.requires_grad_(True)

@@ -8,7 +8,7 @@ reads glibc's `mallinfo2` (bytes in use in the heap plus mmapped blocks) and rep
 above the level before the step, and the op where it was reached. The step runs after two
 warm-up steps, so Adam's state and the weight gradients already exist (~9 MiB, not counted).
 torchspike's network holds the buffers of its workspace from one step to the next
-(torchspike.workspace): they are live data of every step, so they are added to its peak.
+(torchspike.kernels.workspace): they are live data of every step, so they are added to its peak.
 Linux with glibc only; torchspike's network (bench/peers/torchspike_models.py) by default,
 `--peer` for another contender in the peer venv.
 """

@@ -1,4 +1,4 @@
-"""Where the sparse binary Linear (src/torchspike/sparse.py) beats the dense F.linear, by density.
+"""Where the sparse binary Linear (torchspike.kernels.sparse) beats the dense F.linear, by density.
 
     flock /tmp/torchspike-heavy.lock .venv/bin/python bench/sparsity.py
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from machine_info import cpu_jiffies, loadavg, machine  # noqa: E402
 
-from torchspike import sparse  # noqa: E402
+from torchspike.kernels import sparse  # noqa: E402
 
 M, K = 3200, 700
 TOL = 1e-3  # max abs difference over the dense result's max abs value
@@ -144,9 +144,9 @@ def source_state() -> str:
     def git(*a: str) -> str:
         return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
-    dirty = git("status", "--porcelain", "--", "src/torchspike/sparse.py")
+    dirty = git("status", "--porcelain", "--", "src/torchspike/kernels/sparse.py")
     return f"commit {git('rev-parse', '--short', 'HEAD')}" + (
-        ", src/torchspike/sparse.py modified in the working tree" if dirty else ""
+        ", src/torchspike/kernels/sparse.py modified in the working tree" if dirty else ""
     )
 
 

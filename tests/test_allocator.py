@@ -11,7 +11,7 @@ PROBE = textwrap.dedent(
     """
     import sys
     import torch
-    from torchspike.allocator import retain_freed_memory
+    from torchspike.kernels.allocator import retain_freed_memory
 
     def rss_mib():
         with open("/proc/self/status") as f:

@@ -8,8 +8,9 @@ import torch
 from torch import nn
 
 import torchspike as ts
-from torchspike import cli, sparse
+from torchspike import cli
 from torchspike import eventprop as ep
+from torchspike.kernels import sparse
 from torchspike.stdp import DiehlCook, DiehlCookParams, spike_events
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torchspike as ts
-from torchspike import folded_linear as fl
+from torchspike.kernels import folded_linear as fl
 
 
 @pytest.mark.parametrize("as_bytes", [True, False])

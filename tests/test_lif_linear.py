@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import torchspike as ts
-from torchspike import lif_linear as ll
-from torchspike.lif_linear import lif_linear
-from torchspike.sequence import lif_sequence
+from torchspike.kernels import lif_linear as ll
+from torchspike.kernels.lif_linear import lif_linear
+from torchspike.kernels.lif_sequence import lif_sequence
 
 
 def _case(reset: str, learn: bool, bias: bool, seed: int = 0):

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import torchspike as ts
-from torchspike import folded_linear as fl
-from torchspike.sequence import lif_sequence
+from torchspike.kernels import folded_linear as fl
+from torchspike.kernels.lif_sequence import lif_sequence
 
 
 def _net(*, bias: bool = True, second: nn.Module | None = None) -> ts.SpikingNet:

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torchspike as ts
-from torchspike import sparse
+from torchspike.kernels import sparse
 
 
 @pytest.mark.parametrize("p", [0.0, 0.02, 0.3])

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import torchspike as ts
-from torchspike.workspace import Workspace
+from torchspike.kernels.workspace import Workspace
 
 MiB = 1 << 20
 

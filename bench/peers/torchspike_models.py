@@ -3,9 +3,9 @@
     SpikingNet(Linear, LIF(0.95), Linear, LIF(0.95, output="membrane"))
 
 a static image enters as `encode.direct(x, T)` (a stride-0 view: fc1 runs once on [B, 784]);
-spikes in b enter as [T, B, 700] (fc1 then sums weight columns, `torchspike.sparse`). The loss is
-`loss.ce_membrane_sum` (= the peers' sum over steps of cross-entropy on the output membrane) and
-the optimiser `Adam(fused=True)`, as in `torchspike train`.
+spikes in b enter as [T, B, 700] (fc1 then sums weight columns, `torchspike.kernels.sparse`). The
+loss is `loss.ce_membrane_sum` (= the peers' sum over steps of cross-entropy on the output
+membrane) and the optimiser `Adam(fused=True)`, as in `torchspike train`.
 """
 
 from collections.abc import Callable

@@ -19,7 +19,7 @@ from .neurons import (
     RecurrentLIF,
     RecurrentLIFState,
 )
-from .sequence import run_steps
+from .steps import run_steps
 
 __all__ = [
     "ALIF",

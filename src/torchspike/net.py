@@ -14,9 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks as check
+from .kernels.workspace import Workspace
 from .neurons import Neuron
-from .sequence import fold_time, fold_time_owned, has_hooks, plain_linear, run_steps
-from .workspace import Workspace
+from .steps import fold_time, fold_time_owned, has_hooks, plain_linear, run_steps
 
 
 class SpikingNet(nn.Module):
@@ -24,14 +24,14 @@ class SpikingNet(nn.Module):
 
     ``state`` is a tuple with one entry per neuron layer; ``None`` starts every neuron fresh.
     A LIF with spike output followed by a plain ``nn.Linear`` runs with it as one autograd node
-    that keeps no spikes (:mod:`torchspike.lif_linear`) when a gradient is needed and neither
-    has hooks. Elsewhere ``compact_spikes=True`` makes a Linear right after a spiking neuron
-    keep its input for the weight gradient as bytes, not float32
-    (:mod:`torchspike.folded_linear`). ``workspace=True``
+    that keeps no spikes (:mod:`torchspike.kernels.lif_linear`) when a gradient is needed and
+    neither has hooks. Elsewhere ``compact_spikes=True`` makes a Linear right after a spiking
+    neuron keep its input for the weight gradient as bytes, not float32
+    (:mod:`torchspike.kernels.folded_linear`). ``workspace=True``
     (the default) lets the network reuse its ``[T, B, N]`` buffers (membranes, spikes, the
     gradients into neurons) from one call to the next on the CPU, instead of allocating them
-    afresh (:mod:`torchspike.workspace`): the same results, without the page faults and heap
-    growth of new blocks every step, at the price of keeping the last step's buffers until
+    afresh (:mod:`torchspike.kernels.workspace`): the same results, without the page faults and
+    heap growth of new blocks every step, at the price of keeping the last step's buffers until
     the network is deleted or ``workspace.clear()`` is called.
     """
 

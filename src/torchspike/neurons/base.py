@@ -8,8 +8,8 @@ import torch
 from torch import Tensor, nn
 
 from .. import _checks as check
-from ..sequence import run_steps
-from ..workspace import Workspace
+from ..kernels.workspace import Workspace
+from ..steps import run_steps
 
 
 def as_param(value: float | Tensor, learn: bool) -> Tensor:
@@ -62,7 +62,7 @@ class Neuron(nn.Module):
         """``(outputs, state)`` over ``xs``; ``overwrite_input=True`` says ``xs`` is a temporary
         the caller no longer needs, so a fused kernel may keep its own buffers in it (as
         ``SpikingNet`` does with the output of a layer it computed); a ``workspace``
-        (:mod:`torchspike.workspace`) lends a fused kernel its buffers."""
+        (:mod:`torchspike.kernels.workspace`) lends a fused kernel its buffers."""
         state = self._checked(xs, state)
         if overwrite_input or workspace is not None:
             return self._run_with(xs, state, overwrite_input, workspace)

@@ -17,9 +17,9 @@ from torch import Tensor, nn
 
 from .. import _checks as check
 from .. import surrogate
-from ..lif_linear import lif_linear
-from ..sequence import RESETS, lif_sequence, needs_grad
-from ..workspace import Workspace
+from ..kernels.lif_linear import lif_linear
+from ..kernels.lif_sequence import RESETS, lif_sequence, needs_grad
+from ..kernels.workspace import Workspace
 from .base import Neuron
 
 
@@ -54,10 +54,11 @@ class LIF(Neuron):
     ``nn.Parameter``s. A learned ``beta`` is used as ``beta.clamp(0, 1)``, as in snnTorch.
     ``output="membrane"`` returns ``U`` instead of the spikes (snnTorch's ``mem`` read-out; the
     reset still acts, but no gradient flows through the output spikes). ``compile=True`` runs
-    the fused kernel's elementwise pieces through ``torch.compile`` (see ``torchspike.kernels``).
-    With spike output the fused backward computes the surrogate gradient in the saved membrane's
-    buffer, so a graph can be backpropagated once; ``reuse_membrane=False`` keeps the membrane
-    (one more ``[T, B, ...]`` buffer) for ``retain_graph=True``.
+    the fused kernel's elementwise pieces through ``torch.compile``
+    (see ``torchspike.kernels.compiled``). With spike output the fused backward computes the
+    surrogate gradient in the saved membrane's buffer, so a graph can be backpropagated once;
+    ``reuse_membrane=False`` keeps the membrane (one more ``[T, B, ...]`` buffer) for
+    ``retain_graph=True``.
     """
 
     def __init__(
@@ -152,10 +153,10 @@ class LIF(Neuron):
         overwrite_input: bool = False,
         workspace: Workspace | None = None,
     ) -> tuple[Tensor, LIFState] | None:
-        """The spikes fed to ``linear`` inside one autograd node (:mod:`torchspike.lif_linear`),
-        which never holds their whole gradient: for a spiking layer that reuses its membrane,
-        without compile or a subclass's own ``forward``, ``_run`` or ``_fused``, when a gradient
-        is needed."""
+        """The spikes fed to ``linear`` inside one autograd node
+        (:mod:`torchspike.kernels.lif_linear`), which never holds their whole gradient: for a
+        spiking layer that reuses its membrane, without compile or a subclass's own ``forward``,
+        ``_run`` or ``_fused``, when a gradient is needed."""
         cls = type(self)
         if (
             cls._run is not LIF._run  # a subclass's own run, or its own fused kernel

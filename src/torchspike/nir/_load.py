@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from .. import _checks as check
 from .. import surrogate
 from ..neurons import Neuron
-from ..sequence import run_steps
+from ..steps import run_steps
 from ._modules import NIRLIF, NIRCubaLIF, Scale, SumPool2d, Threshold
 
 

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from .. import surrogate
 from ..neurons import Neuron
-from ..sequence import run_steps
+from ..steps import run_steps
 
 Param = float | Tensor | None
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .surrogate import Surrogate
+from ..surrogate import Surrogate
 
 
 def direct_grad(vs: Tensor, v_th: Tensor, g_spikes: Tensor, spike_fn: Surrogate) -> Tensor:

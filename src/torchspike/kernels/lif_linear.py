@@ -1,14 +1,14 @@
 """A LIF layer and the Linear after it as one autograd node: ``y[t] = z[t] W^T + b``.
 
-The membrane ``U`` comes from the same LIF recursion as :func:`torchspike.sequence.lif_sequence`
-and is the only ``[T, B, N]`` buffer kept. The spikes are not stored: ``z = U > v_th`` is
-formed again, ``_ROWS`` rows at a time in one small buffer, for the product with ``W`` in
-forward and for the weight gradient ``dW = dy^T z`` in backward. Apart, the two layers would
-also hold the whole spike sequence and the whole spike gradient ``dL/dz = dL/dy W``; here
-backward forms ``dL/dz`` block by block too and multiplies it at once by the surrogate slope in
-the membrane's own buffer, then the usual adjoint over time runs
-(:func:`torchspike.sequence.lif_adjoint`). Under the zero reset the adjoint reads the spikes,
-so they are kept.
+The membrane ``U`` comes from the same LIF recursion as
+:func:`torchspike.kernels.lif_sequence.lif_sequence` and is the only ``[T, B, N]`` buffer kept. The
+spikes are not stored: ``z = U > v_th`` is formed again, ``_ROWS`` rows at a time in one small
+buffer, for the product with ``W`` in forward and for the weight gradient ``dW = dy^T z`` in
+backward. Apart, the two layers would also hold the whole spike sequence and the whole spike
+gradient ``dL/dz = dL/dy W``; here backward forms ``dL/dz`` block by block too and multiplies it at
+once by the surrogate slope in the membrane's own buffer, then the usual adjoint over time runs
+(:func:`torchspike.kernels.lif_sequence.lif_adjoint`). Under the zero reset the adjoint reads the
+spikes, so they are kept.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..surrogate import Surrogate
 from .folded_linear import linear_into, weight_grad_accumulator
-from .sequence import (
+from .lif_sequence import (
     _lif_forward,
     can_overwrite,
     lif_adjoint,
     refuse_spent_input,
     saved_membrane,
 )
-from .surrogate import Surrogate
 from .workspace import Workspace, empty
 
 _ROWS = 512  # rows (time steps x batch) per block: of 256-2048, fastest on bench/peers.py a and b
@@ -123,9 +123,9 @@ def lif_linear(
     workspace: Workspace | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(F.linear(z, weight, bias), U[T-1])`` for the LIF spikes ``z`` of ``xs`` ``[T, B, N]``
-    (the arguments of :func:`~torchspike.sequence.lif_sequence` with ``membrane=False``), in one
-    autograd node. ``overwrite_input`` keeps the membrane in ``xs`` where that is safe (as in
-    ``lif_sequence``); ``workspace`` supplies the buffers."""
+    (the arguments of :func:`~torchspike.kernels.lif_sequence.lif_sequence` with
+    ``membrane=False``), in one autograd node. ``overwrite_input`` keeps the membrane in ``xs``
+    where that is safe (as in ``lif_sequence``); ``workspace`` supplies the buffers."""
     if xs.dim() != 3:
         raise ValueError(f"xs must be [T, B, N] for a Linear to follow, got {tuple(xs.shape)}")
     over = overwrite_input and can_overwrite(xs, v0)

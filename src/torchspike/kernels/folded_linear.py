@@ -1,10 +1,10 @@
 """The Linear of a ``SpikingNet`` over folded time: ``y = x W^T + b`` on ``[T * B, K]`` rows.
 
-The same products as ``F.linear``, in buffers of the network's :class:`~torchspike.workspace.
-Workspace`: the output and the input gradient ``dx = dy W`` (a ``[T, B, K]`` block every step)
-are reused from step to step instead of being allocated afresh. The weight gradient
-``dW = dy^T x`` needs ``x``; with ``spikes_as_bytes`` (``x`` holds only 0s and 1s, the output of
-a spiking neuron) it is kept as one byte per entry, a quarter of float32, and backward
+The same products as ``F.linear``, in buffers of the network's
+:class:`~torchspike.kernels.workspace.Workspace`: the output and the input gradient ``dx = dy W`` (a
+``[T, B, K]`` block every step) are reused from step to step instead of being allocated afresh. The
+weight gradient ``dW = dy^T x`` needs ``x``; with ``spikes_as_bytes`` (``x`` holds only 0s and 1s,
+the output of a spiking neuron) it is kept as one byte per entry, a quarter of float32, and backward
 accumulates ``dW`` over blocks of rows, each converted back to float in one small buffer (from
 uint8: the bool-to-float copy is slower).
 """

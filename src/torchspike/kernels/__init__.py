@@ -1,0 +1,12 @@
+"""The fast paths, each pinned to the plain reference by tests: one module per kernel.
+
+``lif_sequence`` (the fused LIF over the whole sequence and its adjoint), ``lif_linear`` (a LIF
+and the Linear after it as one node), ``folded_linear`` and ``sparse`` (a Linear over folded time,
+dense or on binary spikes), ``workspace`` (buffers reused from step to step), ``allocator``
+(freed memory kept in the process) and ``compiled`` (the pieces ``torch.compile`` may fuse).
+"""
+
+# torchspike.kernels was the module now named compiled: its two names stay reachable here
+from .compiled import direct_grad, get
+
+__all__ = ["direct_grad", "get"]
