@@ -6,7 +6,9 @@ import gzip
 import hashlib
 import io
 import math
+import os
 import struct
+import tracemalloc
 import urllib.error
 from pathlib import Path
 
@@ -21,15 +23,27 @@ TRAIN = idx.FILES["train"]
 TEST = idx.FILES["test"]
 
 
-def _images_blob(images: np.ndarray, magic: int = 2051, n: int | None = None) -> bytes:
+def _images_raw(images: np.ndarray, magic: int = 2051, n: int | None = None) -> bytes:
     n = len(images) if n is None else n
     header = struct.pack(">IIII", magic, n, *images.shape[1:])
-    return gzip.compress(header + images.astype(np.uint8).tobytes())
+    return header + images.astype(np.uint8).tobytes()
+
+
+def _labels_raw(labels: np.ndarray, magic: int = 2049, n: int | None = None) -> bytes:
+    n = len(labels) if n is None else n
+    return struct.pack(">II", magic, n) + labels.astype(np.uint8).tobytes()
+
+
+def _images_blob(images: np.ndarray, magic: int = 2051, n: int | None = None) -> bytes:
+    return gzip.compress(_images_raw(images, magic, n), mtime=0)
 
 
 def _labels_blob(labels: np.ndarray, magic: int = 2049, n: int | None = None) -> bytes:
-    n = len(labels) if n is None else n
-    return gzip.compress(struct.pack(">II", magic, n) + labels.astype(np.uint8).tobytes())
+    return gzip.compress(_labels_raw(labels, magic, n), mtime=0)
+
+
+def _md5(blob: bytes) -> str:
+    return hashlib.md5(blob).hexdigest()
 
 
 def _fake(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -37,12 +51,58 @@ def _fake(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return rng.randint(0, 256, (n, 28, 28)).astype(np.uint8), np.arange(n) % 10
 
 
-def _write_split(folder: Path, split: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+@pytest.fixture
+def known(monkeypatch) -> dict[str, dict[str, idx.Known]]:
+    """An empty table of known files in place of the published one; ``_write_split`` fills it."""
+    table: dict[str, dict[str, idx.Known]] = {name: {} for name in idx.KNOWN}
+    monkeypatch.setattr(idx, "KNOWN", table)
+    return table
+
+
+def _write_split(
+    folder: Path,
+    split: str,
+    n: int,
+    seed: int = 0,
+    *,
+    known: dict[str, dict[str, idx.Known]] | None = None,
+    name: str = "mnist",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Write fake ``split`` files into ``folder``; with ``known``, make them ``name``'s files."""
     folder.mkdir(parents=True, exist_ok=True)
     x, y = _fake(n, seed)
-    (folder / idx.FILES[split][0]).write_bytes(_images_blob(x))
-    (folder / idx.FILES[split][1]).write_bytes(_labels_blob(y))
+    for file, raw, shape in zip(
+        idx.FILES[split], (_images_raw(x), _labels_raw(y)), (x.shape, y.shape), strict=True
+    ):
+        blob = gzip.compress(raw, mtime=0)
+        (folder / file).write_bytes(blob)
+        if known is not None:
+            known[name][file] = idx.Known(_md5(raw), _md5(blob), shape)
     return x, y
+
+
+def _zeros_gz(mib: int) -> bytes:
+    """``mib`` MiB of zeros as a small multi-member gzip stream."""
+    return gzip.compress(bytes(1 << 20), compresslevel=9) * mib
+
+
+def _error(call, exc: type[Exception] = ValueError) -> str:
+    """The message of the ``exc`` that ``call()`` raises, which must be one line."""
+    with pytest.raises(exc) as e:
+        call()
+    msg = str(e.value)
+    assert "\n" not in msg
+    return msg
+
+
+def _peak_bytes(call) -> tuple[int, str]:
+    """Peak traced allocation (numpy arrays included) while ``call()`` raises; the message."""
+    tracemalloc.start()
+    try:
+        msg = _error(call)
+        return tracemalloc.get_traced_memory()[1], msg
+    finally:
+        tracemalloc.stop()
 
 
 # --- IDX reader -------------------------------------------------------------------------------
@@ -59,50 +119,78 @@ def test_read_valid_round_trip(tmp_path):
     assert not xi.flags.writeable and not yl.flags.writeable
 
 
+def test_read_uncompressed_and_regzipped(tmp_path):
+    x, y = _fake(7)
+    raw = tmp_path / "i"
+    raw.write_bytes(_images_raw(x))
+    np.testing.assert_array_equal(idx.read_images(raw), x)
+    (tmp_path / "l").write_bytes(_labels_raw(y))
+    np.testing.assert_array_equal(idx.read_labels(tmp_path / "l"), y)
+    multi = tmp_path / "i.gz"  # two gzip members and zero padding, as some tools write
+    blob = _images_raw(x)
+    multi.write_bytes(gzip.compress(blob[:1000], mtime=7) + gzip.compress(blob[1000:]) + bytes(9))
+    np.testing.assert_array_equal(idx.read_images(multi), x)
+
+
 def test_read_nonsquare_dims(tmp_path):
     x = np.arange(2 * 3 * 5).reshape(2, 3, 5)
     (tmp_path / "i.gz").write_bytes(_images_blob(x))
     np.testing.assert_array_equal(idx.read_images(tmp_path / "i.gz"), x)
 
 
-@pytest.mark.parametrize("n_claimed", [6, 8])
-def test_read_images_wrong_length(tmp_path, n_claimed):
+@pytest.mark.parametrize("gz", [True, False])
+def test_read_declared_length(tmp_path, gz):
+    x = _fake(7)[0]
+    pack = (lambda raw: gzip.compress(raw)) if gz else (lambda raw: raw)
     path = tmp_path / "i.gz"
-    path.write_bytes(_images_blob(_fake(7)[0], n=n_claimed))
-    with pytest.raises(ValueError, match=str(path)):
-        idx.read_images(path)
+    path.write_bytes(pack(_images_raw(x, n=8)))
+    msg = _error(lambda: idx.read_images(path))
+    assert msg.startswith(f"{path}: truncated, {7 * 784} of the {8 * 784} bytes its header")
+    assert msg.endswith("re-download it or delete it")
+    path.write_bytes(pack(_images_raw(x, n=6)))
+    assert _error(lambda: idx.read_images(path)).startswith(
+        f"{path}: more data after the {6 * 784} bytes its header declares"
+    )
+    path.write_bytes(pack(_labels_raw(np.arange(5), n=6)))
+    assert _error(lambda: idx.read_labels(path)).startswith(f"{path}: truncated, 5 of the 6")
 
 
-def test_read_labels_wrong_length(tmp_path):
+def test_trailing_bytes(tmp_path):
     path = tmp_path / "l.gz"
-    path.write_bytes(_labels_blob(np.arange(5), n=6))
-    with pytest.raises(ValueError, match=f"{path}.*header says 6"):
-        idx.read_labels(path)
+    raw = _labels_raw(np.arange(5))
+    path.write_bytes(gzip.compress(raw + b"garbage"))  # inside the gzip stream
+    assert "more data after the 5 bytes" in _error(lambda: idx.read_labels(path))
+    path.write_bytes(gzip.compress(raw) + b"garbage")  # after the gzip stream
+    assert _error(lambda: idx.read_labels(path)).startswith(f"{path}: corrupt gzip data")
+    path.write_bytes(raw + b"\x00")  # uncompressed
+    assert "more data after" in _error(lambda: idx.read_labels(path))
 
 
 def test_truncated_gzip_stream(tmp_path):
     path = tmp_path / "i.gz"
     blob = _images_blob(_fake(20)[0])
     path.write_bytes(blob[: len(blob) // 2])
-    with pytest.raises(ValueError, match=f"{path}.*gzip"):
-        idx.read_images(path)
+    assert _error(lambda: idx.read_images(path)).startswith(f"{path}: corrupt gzip data")
 
 
 def test_short_header(tmp_path):
     path = tmp_path / "i.gz"
     path.write_bytes(gzip.compress(b"\x00\x00\x08\x03"))
-    with pytest.raises(ValueError, match="too short"):
-        idx.read_images(path)
+    assert _error(lambda: idx.read_images(path)).startswith(
+        f"{path}: too short for an IDX image header"
+    )
+    path.write_bytes(b"")
+    assert "too short for an IDX label header" in _error(lambda: idx.read_labels(path))
 
 
 def test_wrong_magic(tmp_path):
     images, labels = tmp_path / "i.gz", tmp_path / "l.gz"
     images.write_bytes(_images_blob(_fake(3)[0], magic=2049))
     labels.write_bytes(_labels_blob(np.arange(3), magic=2051))
-    with pytest.raises(ValueError, match=f"{images}: magic 2049 is not 2051"):
-        idx.read_images(images)
-    with pytest.raises(ValueError, match=f"{labels}: magic 2051 is not 2049"):
-        idx.read_labels(labels)
+    assert _error(lambda: idx.read_images(images)).startswith(f"{images}: magic 2049 is not 2051")
+    assert _error(lambda: idx.read_labels(labels)).startswith(f"{labels}: magic 2051 is not 2049")
+    images.write_bytes(b"this is not gzip at all")  # read as an uncompressed file
+    assert _error(lambda: idx.read_images(images)).startswith(f"{images}: magic 1952999795 is")
 
 
 def test_corrupt_gzip(tmp_path):
@@ -110,48 +198,192 @@ def test_corrupt_gzip(tmp_path):
     blob = bytearray(_images_blob(_fake(20)[0]))
     blob[len(blob) // 2 :] = bytes(len(blob) - len(blob) // 2)  # zero the second half
     path.write_bytes(bytes(blob))
-    with pytest.raises(ValueError, match=str(path)):
-        idx.read_images(path)
-    path.write_bytes(b"this is not gzip at all")
-    with pytest.raises(ValueError, match=f"{path}: not a valid gzip"):
-        idx.read_images(path)
+    assert _error(lambda: idx.read_images(path)).startswith(f"{path}: corrupt gzip data")
+    blob = bytearray(_images_blob(_fake(20)[0]))
+    blob[-8] ^= 1  # CRC32 of the content
+    path.write_bytes(bytes(blob))
+    assert "CRC" in _error(lambda: idx.read_images(path))
 
 
-def test_count_mismatch(tmp_path):
+def test_zero_dims(tmp_path):
+    path = tmp_path / "i.gz"
+    path.write_bytes(gzip.compress(struct.pack(">IIII", 2051, 5, 28, 0)))
+    assert _error(lambda: idx.read_images(path)).startswith(f"{path}: bad image dims 28x0")
+
+
+def test_huge_header_rejected_before_the_body(tmp_path):
+    path = tmp_path / "i.gz"
+    path.write_bytes(gzip.compress(struct.pack(">IIII", 2051, 2**31, 28, 28) + bytes(784)))
+    peak, msg = _peak_bytes(lambda: idx.read_images(path))
+    assert msg.startswith(f"{path}: its IDX header declares 2147483648 images of 28x28, more than")
+    assert peak < 1 << 20
+    path.write_bytes(gzip.compress(struct.pack(">IIII", 2051, 10**6, 1200, 1200)))
+    assert "more than the" in _error(lambda: idx.read_images(path))  # few items, too many bytes
+
+
+def test_gzip_bomb_stops_at_the_declared_size(tmp_path):
+    path = tmp_path / "i.gz"
+    path.write_bytes(gzip.compress(_images_raw(_fake(10)[0])) + _zeros_gz(64))
+    assert path.stat().st_size < 200_000
+    peak, msg = _peak_bytes(lambda: idx.read_images(path))
+    assert "more data after the 7840 bytes" in msg
+    assert peak < 4 << 20  # one chunk or so, not the 64 MiB the stream would give
+
+
+def test_load_checks_the_header_against_known_shapes(tmp_path):
     folder = tmp_path / "mnist"
     folder.mkdir()
-    (folder / TEST[0]).write_bytes(_images_blob(_fake(10)[0]))
-    (folder / TEST[1]).write_bytes(_labels_blob(np.arange(9) % 10))
-    with pytest.raises(ValueError, match="10 images but .* 9 labels"):
-        data.load("mnist", "test", tmp_path, download=False)
-
-
-def test_label_out_of_range(tmp_path):
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    (folder / TEST[0]).write_bytes(_images_blob(_fake(3)[0]))
-    (folder / TEST[1]).write_bytes(_labels_blob(np.array([1, 2, 12])))
-    with pytest.raises(ValueError, match="label 12"):
-        data.load("mnist", "test", tmp_path, download=False)
-
-
-def test_wrong_image_size(tmp_path):
-    folder = tmp_path / "mnist"
-    folder.mkdir()
+    (folder / TEST[0]).write_bytes(gzip.compress(struct.pack(">IIII", 2051, 59999, 28, 28)))
+    (folder / TEST[1]).write_bytes(_labels_blob(np.arange(59999) % 10))
+    peak, msg = _peak_bytes(lambda: data.load("mnist", "test", tmp_path, download=False))
+    assert msg == (
+        f"{folder / TEST[0]}: its IDX header declares 59999 images of 28x28, which no known file "
+        "has (60000 images of 28x28 or 10000 images of 28x28): re-download it or delete it"
+    )
+    assert peak < 1 << 20  # 59999 images would be 47 MB
     (folder / TEST[0]).write_bytes(_images_blob(np.zeros((3, 8, 8))))
-    (folder / TEST[1]).write_bytes(_labels_blob(np.arange(3)))
-    with pytest.raises(ValueError, match="8x8, expected 28x28"):
-        data.load("mnist", "test", tmp_path, download=False)
+    assert "declares 3 images of 8x8, which no known file" in _error(
+        lambda: data.load("mnist", "test", tmp_path, download=False)
+    )
+
+
+def test_load_zeros_of_a_known_size(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    header = struct.pack(">IIII", 2051, 10000, 28, 28)
+    (folder / TEST[0]).write_bytes(gzip.compress(header) + _zeros_gz(100))
+    (folder / TEST[1]).write_bytes(_labels_blob(np.arange(10000) % 10))
+    peak, msg = _peak_bytes(lambda: data.load("mnist", "test", tmp_path, download=False))
+    assert msg.startswith(f"{folder / TEST[0]}: more data after the 7840000 bytes")
+    assert peak < 7_840_000 + (4 << 20)  # the declared size, not the 100 MiB in the stream
+
+
+# --- which file is which ----------------------------------------------------------------------
+
+
+def test_published_table():
+    assert set(idx.KNOWN) == set(idx.MIRRORS) == set(idx.TITLES) == {"mnist", "fashion-mnist"}
+    md5s = [k.md5 for files in idx.KNOWN.values() for k in files.values()]
+    assert len(set(md5s)) == 8 and all(len(m) == 32 for m in md5s)
+    assert idx.KNOWN["mnist"][TRAIN[0]].md5 == "6bbc9ace898e44ae57da46a324031adb"
+    assert idx.KNOWN["fashion-mnist"][TEST[1]].gz_md5 == "bb300cfdad3c16e7a12a480ee83cd310"
+    for files in idx.KNOWN.values():
+        assert list(files) == [*TRAIN, *TEST]
+        assert [k.shape for k in files.values()] == [
+            (60000, 28, 28),
+            (60000,),
+            (10000, 28, 28),
+            (10000,),
+        ]
+
+
+def test_copies_of_the_known_content_load(tmp_path, known):
+    folder = tmp_path / "mnist"
+    x, y = _write_split(folder, "test", 30, known=known)
+    raw = gzip.decompress((folder / TEST[0]).read_bytes())
+    (folder / TEST[0]).write_bytes(gzip.compress(raw, compresslevel=1, mtime=123456789))
+    assert known["mnist"][TEST[0]].gz_md5 != _md5((folder / TEST[0]).read_bytes())
+    np.testing.assert_array_equal(idx.load_split("mnist", "test", tmp_path)[0], x)
+    (folder / TEST[0]).unlink()
+    (folder / TEST[0].removesuffix(".gz")).write_bytes(raw)  # uncompressed, without .gz
+    np.testing.assert_array_equal(idx.load_split("mnist", "test", tmp_path)[0], x)
+    (folder / TEST[1]).write_bytes(gzip.decompress((folder / TEST[1]).read_bytes()))
+    np.testing.assert_array_equal(idx.load_split("mnist", "test", tmp_path)[1], y)
+
+
+def test_wrong_dataset_is_named(tmp_path, known):
+    _write_split(tmp_path / "fashion-mnist", "test", 30, seed=1, known=known, name="fashion-mnist")
+    _write_split(tmp_path / "mnist", "test", 30, seed=2, known=known)
+    fashion = tmp_path / "fashion-mnist"
+    assert _error(lambda: data.load("mnist", "test", fashion, download=False)) == (
+        f"{fashion / TEST[0]} is Fashion-MNIST's test images, not MNIST's: "
+        "point --data-dir at the mnist folder"
+    )
+    assert len(data.load("fashion-mnist", "test", fashion, download=False)[1]) == 30
+    assert len(data.load("mnist", "test", tmp_path, download=False)[1]) == 30
+    # the same file, now cached as Fashion-MNIST's, is still refused as MNIST's
+    assert "is Fashion-MNIST's test images" in _error(
+        lambda: data.load("mnist", "test", fashion, download=False)
+    )
+
+
+def test_swapped_files_are_named(tmp_path, known):
+    _write_split(tmp_path / "a", "test", 24, seed=1, known=known)
+    _write_split(tmp_path / "mnist", "train", 48, seed=2, known=known)
+    labels = tmp_path / "mnist" / TRAIN[1]
+    labels.write_bytes((tmp_path / "a" / TEST[1]).read_bytes())
+    assert _error(lambda: data.load("mnist", "train", tmp_path, download=False)) == (
+        f"{labels} is MNIST's test labels, not the training labels: re-download it or delete it"
+    )
+    _write_split(tmp_path / "fashion-mnist", "test", 36, known=known, name="fashion-mnist")
+    labels.write_bytes((tmp_path / "fashion-mnist" / TEST[1]).read_bytes())
+    assert f"{labels} is Fashion-MNIST's test labels, not MNIST's training labels" in _error(
+        lambda: data.load("mnist", "train", tmp_path, download=False)
+    )
+
+
+def test_unknown_content_is_refused(tmp_path, known):
+    folder = tmp_path / "mnist"
+    x, _ = _write_split(folder, "test", 20, known=known)
+    x[3, 4, 5] ^= 1
+    raw = _images_raw(x)
+    (folder / TEST[0]).write_bytes(gzip.compress(raw))
+    assert _error(lambda: data.load("mnist", "test", tmp_path, download=False)) == (
+        f"{folder / TEST[0]} does not match any known MNIST file (md5 {_md5(raw)}): "
+        "re-download it or delete it"
+    )
+
+
+def test_each_file_is_read_once(tmp_path, known, monkeypatch):
+    reads = []
+    read_idx = idx._read_idx
+
+    def counting(path, *args):
+        reads.append(Path(path).name)
+        return read_idx(path, *args)
+
+    monkeypatch.setattr(idx, "_read_idx", counting)
+    folder = tmp_path / "mnist"
+    _write_split(folder, "train", 240, known=known)
+    for split in ("train", "validation", "train+validation"):
+        data.load("mnist", split, tmp_path, download=False)
+    assert reads == list(TRAIN)
+    os.utime(folder / TRAIN[0], ns=(0, 10**18))  # a new modification time: read again
+    data.load("mnist", "validation", tmp_path, download=False)
+    assert reads == [*TRAIN, TRAIN[0]]
+
+
+def test_count_mismatch(tmp_path, known):
+    folder = tmp_path / "mnist"
+    _write_split(folder, "test", 10, known=known)
+    _write_split(tmp_path / "b", "train", 9, known=known)
+    (folder / TEST[1]).write_bytes((tmp_path / "b" / TRAIN[1]).read_bytes())
+    known["mnist"][TEST[1]] = known["mnist"][TRAIN[1]]
+    msg = _error(lambda: data.load("mnist", "test", tmp_path, download=False))
+    assert msg == f"{folder / TEST[0]} has 10 images but {folder / TEST[1]} has 9 labels"
+
+
+def test_label_out_of_range(tmp_path, known):
+    folder = tmp_path / "mnist"
+    _write_split(folder, "test", 3, known=known)
+    raw = _labels_raw(np.array([1, 2, 12]))
+    (folder / TEST[1]).write_bytes(gzip.compress(raw))
+    known["mnist"][TEST[1]] = idx.Known(_md5(raw), "", (3,))
+    assert "label 12 is outside 0..9" in _error(
+        lambda: data.load("mnist", "test", tmp_path, download=False)
+    )
 
 
 # --- missing files and download ---------------------------------------------------------------
 
 
 def test_missing_without_download_lists_files(tmp_path):
-    with pytest.raises(FileNotFoundError) as e:
-        data.load("fashion-mnist", "test", tmp_path, download=False)
-    msg = str(e.value)
-    assert f"put {TEST[0]}, {TEST[1]} in {tmp_path / 'fashion-mnist'}" in msg
+    msg = _error(lambda: data.load("fashion-mnist", "test", tmp_path, download=False), OSError)
+    folder = tmp_path / "fashion-mnist"
+    assert msg == (
+        f"fashion-mnist test files not in {folder} or {tmp_path} and download is disabled: "
+        f"put {TEST[0]}, {TEST[1]} (gzip'd or not) in {folder}"
+    )
 
 
 def test_missing_offline_lists_files(tmp_path, monkeypatch):
@@ -164,20 +396,22 @@ def test_missing_offline_lists_files(tmp_path, monkeypatch):
     monkeypatch.setattr(idx.urllib.request, "urlopen", offline)
     (tmp_path / "mnist").mkdir()
     (tmp_path / "mnist" / TRAIN[1]).write_bytes(_labels_blob(np.arange(12) % 10))
-    with pytest.raises(FileNotFoundError) as e:
-        data.load("mnist", "train", tmp_path)
-    msg = str(e.value)
-    assert f"put {TRAIN[0]} in {tmp_path / 'mnist'}" in msg
+    msg = _error(lambda: data.load("mnist", "train", tmp_path), FileNotFoundError)
+    assert msg.startswith(f"{TRAIN[0]} not in {tmp_path / 'mnist'} and could not be downloaded")
+    assert msg.endswith(f"put {TRAIN[0]} in {tmp_path / 'mnist'}")
     assert "no network" in msg
     assert calls == [m + TRAIN[0] for m in idx.MIRRORS["mnist"]]
     assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == [TRAIN[1]]
 
 
-def test_download_checks_md5_and_renames(tmp_path, monkeypatch):
+def test_download_checks_md5_and_renames(tmp_path, monkeypatch, known):
     x, y = _fake(12)
-    blobs = {TEST[0]: _images_blob(x), TEST[1]: _labels_blob(y)}
-    md5 = {f: hashlib.md5(b).hexdigest() for f, b in blobs.items()}
-    monkeypatch.setitem(idx.MD5, "mnist", md5)
+    raws = {TEST[0]: _images_raw(x), TEST[1]: _labels_raw(y)}
+    blobs = {f: gzip.compress(raw) for f, raw in raws.items()}
+    for f, raw in raws.items():
+        known["mnist"][f] = idx.Known(
+            _md5(raw), _md5(blobs[f]), (12, 28, 28)[: 3 if "im" in f else 1]
+        )
     bad_mirror = idx.MIRRORS["mnist"][0]
 
     def fake_urlopen(url, timeout=None):
@@ -195,15 +429,25 @@ def test_download_checks_md5_and_renames(tmp_path, monkeypatch):
 
 def test_download_all_mirrors_bad_md5(tmp_path, monkeypatch):
     monkeypatch.setattr(idx.urllib.request, "urlopen", lambda url, timeout=None: io.BytesIO(b"x"))
-    with pytest.raises(FileNotFoundError, match=f"md5 .*put {TEST[1]} in"):
-        idx.download("fashion-mnist", tmp_path, (TEST[1],))
+    msg = _error(lambda: idx.download("fashion-mnist", tmp_path, (TEST[1],)), FileNotFoundError)
+    assert f"md5 {_md5(b'x')} of " in msg and msg.endswith(
+        f"put {TEST[1]} in {tmp_path / 'fashion-mnist'}"
+    )
     assert list((tmp_path / "fashion-mnist").iterdir()) == []
 
 
-def test_default_data_dir(monkeypatch, tmp_path):
+def test_download_skips_uncompressed_copies(tmp_path, monkeypatch):
+    monkeypatch.setattr(idx.urllib.request, "urlopen", lambda url, timeout=None: 1 / 0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    (folder / TEST[1].removesuffix(".gz")).write_bytes(b"")
+    assert idx.download("mnist", tmp_path, (TEST[1],)) == folder
+
+
+def test_default_data_dir(monkeypatch, tmp_path, known):
     monkeypatch.setenv("TORCHSPIKE_DATA", str(tmp_path))
     assert idx.default_data_dir() == tmp_path
-    _write_split(tmp_path / "mnist", "test", 10)
+    _write_split(tmp_path / "mnist", "test", 10, known=known)
     assert data.load("mnist", "test", download=False)[0].shape == (10, 1, 28, 28)
     monkeypatch.delenv("TORCHSPIKE_DATA")
     assert idx.default_data_dir() == Path.home() / ".cache" / "torchspike" / "data"
@@ -213,8 +457,8 @@ def test_default_data_dir(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("sub", ["mnist", ""])
-def test_load_idx_splits(tmp_path, sub):
-    x, y = _write_split(tmp_path / sub, "train", 240)
+def test_load_idx_splits(tmp_path, sub, known):
+    x, y = _write_split(tmp_path / sub, "train", 240, known=known)
     splits = ("train", "validation", "train+validation")
     parts = {s: data.load("mnist", s, tmp_path, download=False) for s in splits}
     for xs, ys in parts.values():
@@ -235,8 +479,8 @@ def test_load_idx_splits(tmp_path, sub):
     assert torch.equal(data.load("mnist", "validation", tmp_path, download=False)[0], vx)
 
 
-def test_load_returns_fresh_tensors(tmp_path):
-    _write_split(tmp_path / "mnist", "test", 10)
+def test_load_returns_fresh_tensors(tmp_path, known):
+    _write_split(tmp_path / "mnist", "test", 10, known=known)
     x1, _ = data.load("mnist", "test", tmp_path, download=False)
     x1.fill_(7.0)
     x2, _ = data.load("mnist", "test", tmp_path, download=False)

@@ -105,7 +105,9 @@ def load(
 
     Args:
         data_dir: where the IDX files are (``data_dir/mnist/``, ``data_dir/fashion-mnist/`` or
-            directly in ``data_dir``); default ``$TORCHSPIKE_DATA`` or ``~/.cache/torchspike/data``.
+            directly in ``data_dir``), gzip'd or not; default ``$TORCHSPIKE_DATA`` or
+            ``~/.cache/torchspike/data``. Each file must hold the published content (md5 of the
+            uncompressed data); a file of the other data set or split is named in the ValueError.
         download: fetch missing IDX files (md5-checked) into ``data_dir/<name>/``.
     """
     _check(name, split)
