@@ -297,6 +297,33 @@ def test_rescue_silent_raises_the_weights_of_silent_outputs():
     torch.testing.assert_close(model[0].weight, torch.full((2, 64), 0.05), atol=1e-6, rtol=0)
 
 
+def test_silent_outputs_give_no_gradient_and_fail_loudly():
+    """Sample 1 has no input spike, so its outputs stay silent; when every sample is silent the
+    first-spike loss leaves the weights without gradient, and ``check_outputs_fired`` says so."""
+    layer = ep.LIFLayer(4, 3, init_mean=2.0, init_std=0.0)
+    times = torch.tensor([[1e-3] * 4, [math.inf] * 4])
+    out = layer(ep.from_times(times, steps=20, dt=DT))
+    assert ep.silent_samples(out).tolist() == [False, True]
+    first = ep.first_spike_times(out)
+    assert ep.silent_samples(first, out.duration).tolist() == [False, True]
+    with pytest.raises(ValueError, match="needs duration"):
+        ep.silent_samples(first)
+
+    out = layer(ep.from_times(times[1:], steps=20, dt=DT))
+    ep.first_spike_loss(out, torch.tensor([0]), tau_syn=TAU_SYN).backward()
+    assert ep.silent_samples(out).all() and not layer.weight.grad.any()
+
+    ep.check_outputs_fired(1, 2, epoch=1)
+    ep.check_outputs_fired(0, 0, epoch=1)
+    message = (
+        "every output neuron stayed silent for every sample in epoch 3, so the first-spike loss "
+        "has no gradient; raise the initial weights \\(init\\), add bias_spike, or enable "
+        "rescue_silent"
+    )
+    with pytest.raises(ep.SilentOutputError, match=message):
+        ep.check_outputs_fired(2, 2, epoch=3)
+
+
 def test_config_accepts_cli_spellings():
     config = ep_train.Config.from_dict({"loss": "sum_exp", "encoding": "binary_time", "hidden": 0})
     assert (config.loss, config.encoding, config.hidden) == ("sum-exp", "binary-time", ())

@@ -9,7 +9,15 @@ from .kernel import Kernel
 from .layers import LIFLayer, LIReadout
 from .li import li_readout
 from .lif import lif_layer
-from .losses import LOSSES, first_spike_loss, predict, voltage_ce
+from .losses import (
+    LOSSES,
+    SilentOutputError,
+    check_outputs_fired,
+    first_spike_loss,
+    predict,
+    silent_samples,
+    voltage_ce,
+)
 from .spikes import Spikes, first_spike_times, from_events, from_times
 from .train import Config, build_model, evaluate, fit
 
@@ -19,8 +27,10 @@ __all__ = [
     "Kernel",
     "LIFLayer",
     "LIReadout",
+    "SilentOutputError",
     "Spikes",
     "build_model",
+    "check_outputs_fired",
     "evaluate",
     "first_spike_loss",
     "first_spike_times",
@@ -30,5 +40,6 @@ __all__ = [
     "li_readout",
     "lif_layer",
     "predict",
+    "silent_samples",
     "voltage_ce",
 ]

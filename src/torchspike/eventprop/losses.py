@@ -3,10 +3,15 @@
 ``ttfs``: cross-entropy over first-spike times with the early-spike regulariser
 (:func:`torchspike.loss.first_spike_ce`); ``max-voltage``, ``sum``, ``sum-exp``: cross-entropy
 over an :class:`~.layers.LIReadout`'s ``max``, ``sum`` or ``sum_exp`` readout.
+
+A first-spike loss sees a silent output neuron at the window end, a constant: when no output
+neuron fires for any sample, no gradient reaches the weights and training cannot start.
+:func:`silent_samples` and :func:`check_outputs_fired` turn that into an error.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -39,3 +44,31 @@ def scores(output: Spikes | Tensor, loss: str) -> Tensor:
 def predict(output: Spikes | Tensor, loss: str) -> Tensor:
     """Class predictions: the earliest first spike for ``ttfs``, the largest readout otherwise."""
     return scores(output, loss).argmax(1)
+
+
+class SilentOutputError(RuntimeError):
+    """Every output neuron stayed silent for every sample, so the first-spike loss has no
+    gradient."""
+
+
+def silent_samples(output: Spikes | Tensor, duration: float | None = None) -> Tensor:
+    """``[B]`` bool: the samples for which no output neuron fired. ``output``: the output layer's
+    :class:`~.spikes.Spikes`, or first-spike times ``[B, C]`` (silent: ``>= duration``)."""
+    if isinstance(output, Spikes):
+        fired = torch.zeros(output.batch_size, dtype=torch.bool, device=output.batch.device)
+        fired[output.batch] = True
+        return ~fired
+    if duration is None:
+        raise ValueError("silent_samples needs duration with first-spike times")
+    return (output >= duration).all(1)
+
+
+def check_outputs_fired(silent: int, samples: int, *, epoch: int) -> None:
+    """Raise :class:`SilentOutputError` when all ``samples`` of ``epoch`` (as shown to the user)
+    were silent: ``silent`` is the sum of :func:`silent_samples` over the epoch."""
+    if samples > 0 and silent >= samples:
+        raise SilentOutputError(
+            f"eventprop: every output neuron stayed silent for every sample in epoch {epoch}, "
+            "so the first-spike loss has no gradient; raise the initial weights (init), add "
+            "bias_spike, or enable rescue_silent"
+        )
