@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -c requirements-torch.txt
 
-.PHONY: demo test lint install
+.PHONY: demo test test-slow lint install
 
 $(BIN)/.installed: pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,4 +22,8 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 
 test: install lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not slow"
+
+# the slower end-to-end checks (real torchrun, full CLI runs); .ci/run runs them after `make test`
+test-slow: install
+	$(BIN)/pytest -q -m slow

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import torchspike as ts
-from torchspike import cli
 from torchspike import eventprop as ep
+from torchspike.app import cli
 from torchspike.kernels import sparse
 from torchspike.stdp import DiehlCook, DiehlCookParams, spike_events
 

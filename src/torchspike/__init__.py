@@ -21,6 +21,15 @@ from .neurons import (
 )
 from .steps import run_steps
 
+
+def load_run(path):
+    """The trained model (eval mode, CPU) and the configuration of the run directory ``path``:
+    ``model, config = torchspike.load_run("runs/tutorial5")``."""
+    from .app.load import load_run as load
+
+    return load(path)
+
+
 __all__ = [
     "ALIF",
     "ALIFState",
@@ -36,6 +45,7 @@ __all__ = [
     "SpikingNet",
     "__version__",
     "decode",
+    "load_run",
     "encode",
     "loss",
     "run_steps",

@@ -1,5 +1,7 @@
+"""``python -m torchspike``: the command-line application."""
+
 import sys
 
-from .cli import main
+from .app.cli import main
 
 sys.exit(main())

@@ -7,10 +7,8 @@ each batch with :func:`encode` and trains it with Adam; :func:`evaluate` gives t
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +20,7 @@ from .. import _checks as check
 from .. import encode as enc
 from .layers import LIFLayer, LIReadout
 from .losses import LOSSES, READOUT, first_spike_loss, predict, voltage_ce
-from .spikes import Spikes, first_spike_times, from_times
+from .spikes import Spikes, from_times
 
 ENCODINGS = ("latency", "binary-time")
 
@@ -225,67 +223,42 @@ def fit(
     *,
     model: nn.Module | None = None,
     n_classes: int | None = None,
-    device: str | torch.device = "cpu",
+    device: str = "cpu",
     log: Callable[[dict[str, Any]], None] | None = print,
-    time_limit: float | None = None,
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
-    """Train on ``train`` for ``config.epochs``; returns ``(model, history)``, one dict per epoch
-    with ``epoch``, ``loss``, ``train_acc``, ``val_acc`` (if ``val``), ``seconds``, ``lr``.
-    ``log`` gets each epoch's dict as it ends; training stops after the epoch that passes
-    ``time_limit`` seconds."""
+    """Train on ``train`` for ``config.epochs`` in the application's one training loop
+    (:func:`torchspike.app.loop.fit`: ``config.optimizer``, ``lr`` decayed by ``lr_decay`` each
+    epoch, ``keep_best`` on ``val``, the silent-output rescue). Returns ``(model, history)``,
+    one dict per epoch with ``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
+    ``validation_accuracy`` (NaN without ``val``) and ``seconds``; ``log`` gets each as it ends.
+    """
+    from ..app.config import EventPropConfig
+    from ..app.loop import Splits
+    from ..app.loop import fit as loop_fit
+    from ..app.methods.eventprop import EventProp
+
     config = Config.from_dict(config)
     x, y = train
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
+    options = {f.name: getattr(config, f.name) for f in dataclasses.fields(Config)}
+    for old, new in (("xi", "ttfs_xi"), ("alpha", "ttfs_alpha"), ("beta", "ttfs_beta")):
+        options[new] = options.pop(old)
+    options["hidden"] = list(options["hidden"])
+    decay = options.pop("lr_decay")
+    options.update(schedule="exponential" if decay != 1 else "none", lr_gamma=decay)
+    options["init"] = [list(p) for p in config.init] if config.init is not None else None
+    cfg = EventPropConfig(**options, device=str(device))
+    cfg.check()
+    torch.manual_seed(config.seed)
     if model is None:
         model = build_model(config, n_inputs(x.shape[1:], config), n_classes)
-    model = model.to(device)
-    if config.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=config.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config.lr_decay)
     history: list[dict[str, Any]] = []
-    best: tuple[float, dict[str, Tensor]] | None = None
-    began = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(x), generator=generator)
-        total, correct, seen = 0.0, 0, 0
-        for i in range(0, len(x), config.batch_size):
-            idx = order[i : i + config.batch_size]
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            out = model(encode(xb, config, generator=generator))
-            loss = loss_fn(out, yb, config)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if config.loss == "ttfs" and config.rescue_silent > 0:
-                silent = silent_outputs(first_spike_times(out), out.duration)
-                rescue_silent(model[-1], silent, config.rescue_silent)
-            total += loss.item() * len(idx)
-            correct += int((predict(out, config.loss) == yb).sum())
-            seen += len(idx)
-        record: dict[str, Any] = {
-            "epoch": epoch,
-            "loss": total / seen,
-            "train_acc": correct / seen,
-            "lr": sched.get_last_lr()[0],
-        }
-        sched.step()
-        if val is not None:
-            model.eval()
-            record["val_acc"] = evaluate(model, *val, config)
-            if config.keep_best and (best is None or record["val_acc"] > best[0]):
-                best = (record["val_acc"], copy.deepcopy(model.state_dict()))
-        record["seconds"] = time.perf_counter() - start
-        history.append(record)
-        if log is not None:
-            log(record)
-        if time_limit is not None and time.perf_counter() - began > time_limit:
-            break
-    if best is not None:
-        model.load_state_dict(best[1])
+    loop_fit(
+        cfg,
+        EventProp(),
+        model,
+        Splits(train, val),
+        log=lambda _: None,
+        on_epoch=lambda record: (history.append(record), log and log(record)),
+    )
     return model, history

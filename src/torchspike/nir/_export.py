@@ -71,17 +71,11 @@ def export(
 def export_run(
     run_dir: str | Path, out_path: str | Path, *, dt: float = 1e-3, strict: bool = False
 ) -> Any:
-    """Write the trained model of a run directory to ``out_path`` (``.nir``); returns the graph."""
-    import nir
+    """Write the trained model of a run directory to ``out_path`` (``.nir``); returns the graph.
+    (Reads the run with the application: :func:`torchspike.app.export.export_run`.)"""
+    from ..app.export import export_run as export_app_run
 
-    from .. import data
-    from ..train import load_run
-
-    cfg, _, model = load_run(run_dir)
-    graph = export(model, data.input_shape(cfg.dataset), dt=dt, strict=strict)
-    graph.metadata.update({"steps": cfg.steps, "encoding": cfg.encoding, "dataset": cfg.dataset})
-    nir.write(out_path, graph)
-    return graph
+    return export_app_run(run_dir, out_path, dt=dt, strict=strict)
 
 
 def _named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -75,7 +75,7 @@ def assignment_of(state: dict[str, Tensor]) -> Assignment:
 
 def save_state(path: str | os.PathLike, state: dict[str, Tensor], config: STDPConfig) -> None:
     """Write ``state`` to a safetensors file (atomically), with ``config`` in its metadata."""
-    from ..checkpoint import save_weights
+    from ..files import save_weights
 
     metadata = {"method": "stdp", "config": json.dumps(config.to_dict())}
     save_weights(Path(path), state, metadata)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from torchspike.app.files import (
+from torchspike.files import (
     RunFileError,
     atomic_write,
     clean_stale_temporaries,

@@ -1,0 +1,473 @@
+"""``torchspike train | recipes | eval | plot | export``: the command-line application.
+
+Every mistake of the user's ends with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from .. import files
+from .._version import __version__
+from .config import CLASSES, ConfigError, all_fields, methods_with
+
+RUNTIME = ("recipe", "config", "out", "resume", "overwrite", "threads", "release_memory")
+RESUME_MAY_CHANGE = ("epochs", "device", "data_dir")
+
+TRAIN_EPILOG = """\
+Settings are resolved in this order: a method's defaults (in [brackets] above) < the recipe
+(--recipe NAME, or else the recipe that is the default of --method and --dataset, e.g.
+eventprop on yinyang is eventprop-yinyang; `torchspike recipes` lists them) or --config FILE <
+the flags given. Every setting, including those without a flag, can be set in a TOML file
+([settings] table); `torchspike recipes NAME` shows one resolved. A flag that the chosen method
+or architecture does not use is refused.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line and exit status 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _defaults_text(name: str) -> str:
+    values = {}
+    for method, cls in CLASSES.items():
+        f = {g.name: g for g in dataclasses.fields(cls)}.get(name)
+        if f is None:
+            continue
+        d = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        if isinstance(d, bool):
+            d = str(d).lower()
+        elif isinstance(d, list):
+            d = " ".join(map(str, d)) or "none"
+        values[method] = f"{d:g}" if isinstance(d, float) else str(d)
+    if len(set(values.values())) == 1:
+        return f"[{next(iter(values.values()))}]"
+    return "[" + "; ".join(f"{m} {v}" for m, v in values.items()) + "]"
+
+
+def _add_setting(group, name: str, f: dataclasses.Field) -> None:
+    hint = typing.get_type_hints(CLASSES[methods_with(name)[0]])[name]
+    args = typing.get_args(hint)
+    if type(None) in args:
+        hint = next(a for a in args if a is not type(None))
+    kwargs: dict[str, Any] = {"default": argparse.SUPPRESS}
+    used_by = methods_with(name)
+    scope = "" if len(used_by) == len(CLASSES) else f" ({', '.join(used_by)})"
+    help_text = f"{f.metadata['help']}{scope} {_defaults_text(name)}"
+    if hint is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif typing.get_origin(hint) is list:
+        kwargs.update(nargs="+", type=int, metavar="N")
+    else:
+        kwargs["type"] = hint
+        choices: list = []
+        for cls in CLASSES.values():  # a setting's choices may differ between methods
+            g = {h.name: h for h in dataclasses.fields(cls)}.get(name)
+            for c in g.metadata.get("choices", ()) if g else ():
+                choices += [] if c in choices else [c]
+        if choices:
+            kwargs["choices"] = choices
+            kwargs["metavar"] = "{" + ",".join(map(str, choices)) + "}"
+    group.add_argument(_flag(name), help=help_text.replace("%", "%%"), **kwargs)
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a network and write a run directory",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run = p.add_argument_group("the run")
+    run.add_argument("--recipe", default=None, help="start from this shipped recipe")
+    run.add_argument("--config", default=None, metavar="FILE", help="start from a TOML file")
+    run.add_argument(
+        "--out", default=None, help="run directory [runs/<dataset>-<method>-<date>-<time>]"
+    )
+    run.add_argument("--resume", action="store_true", help="continue the run in --out")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace the run files in a non-empty --out"
+    )
+    run.add_argument("--threads", type=int, default=0, help="intra-op CPU threads [torch's]")
+    run.add_argument(
+        "--release-memory",
+        action="store_true",
+        help="let malloc return freed blocks to the OS (glibc's default); by default they are "
+        "kept for the next step, which saves re-faulting them",
+    )
+    settings = p.add_argument_group("settings")
+    for name, f in all_fields().items():
+        if f.metadata.get("flag", True):
+            _add_setting(settings, name, f)
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags (argparse leaves the others out)."""
+    return {k: v for k, v in vars(args).items() if k not in (*RUNTIME, "command")}
+
+
+def _check_flags(cfg, given: dict[str, Any]) -> None:
+    """Refuse flags that the chosen method or architecture does not use."""
+    for name in given:
+        if name not in {f.name for f in dataclasses.fields(cfg)}:
+            raise ConfigError(f"{_flag(name)} does nothing with --method {cfg.method}")
+        why = cfg.uses(name)
+        if why:
+            raise ConfigError(f"{_flag(name)} {why}")
+
+
+def _as_flag_error(err: ConfigError, given: dict[str, Any]) -> ConfigError:
+    """Name the flag when the bad setting was given as one."""
+    message = str(err).split(": ", 1)[-1]
+    name = message.split(" ", 1)[0].split("[", 1)[0]
+    if name in given:
+        return ConfigError(f"{_flag(name)}{message[len(name) :]}")
+    return err
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import recipes
+    from .distributed import is_main_process
+    from .rundir import RunDir, default_out, new_record
+
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be an integer >= 0, got {args.threads}")
+    given = _given(args)
+    if args.resume:
+        return _resume(args, given)
+    if args.recipe is None and args.config is None:
+        _refuse_unknown(given)
+    try:
+        resolved = recipes.resolve(recipe=args.recipe, config_file=args.config, overrides=given)
+    except ConfigError as err:
+        raise _as_flag_error(err, given) from None
+    cfg = resolved.config
+    _check_flags(cfg, given)
+    if cfg.data_dir is not None:
+        cfg.data_dir = str(Path(cfg.data_dir).absolute())
+    splits = _load_data(cfg)  # a bad data folder is refused before the run folder is made
+    main = is_main_process()
+    if args.out is None and not main:
+        raise ConfigError("--out is required under torchrun: every worker must use one folder")
+    out = Path(args.out) if args.out else default_out(cfg.dataset, cfg.method)
+    run = RunDir.create(out, overwrite=args.overwrite) if main else RunDir(out)
+    _setup(args)
+    record = new_record(
+        cfg,
+        run,
+        recipe=resolved.recipe,
+        config_file=resolved.config_file,
+        overrides=given,
+        threads=torch.get_num_threads(),
+    )
+    if main:
+        extra = f" with {_show(given)}" if given else ""
+        print(f"torchspike train: {resolved.origin()}{extra} -> {run.path}")
+        for note in resolved.notes:
+            print(f"torchspike train: note: {note}")
+        run.write_record(record)
+    return _train(cfg, run, record, splits, resume=False, threads=args.threads)
+
+
+def _refuse_unknown(given: dict[str, Any]) -> None:
+    method = given.get("method", "bptt")
+    for name in given:
+        if method not in methods_with(name):
+            raise ConfigError(f"{_flag(name)} does nothing with --method {method}")
+
+
+def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
+    from .distributed import is_main_process
+    from .rundir import RunDir, provenance
+
+    if args.out is None:
+        raise ConfigError("--resume needs --out: the run directory to continue")
+    if args.recipe or args.config or args.overwrite:
+        raise ConfigError("--resume continues the run in --out: drop --recipe/--config/--overwrite")
+    run = RunDir.open(args.out, "--out")
+    record = run.record()
+    if record.get("legacy"):
+        raise ConfigError(
+            f"--resume: {run.path} was written by torchspike {record['torchspike']}, whose runs "
+            f"this version ({__version__}) cannot continue; eval, plot and export still work"
+        )
+    cfg = run.config()
+    changes = {}
+    for name, value in given.items():
+        if name not in {f.name for f in dataclasses.fields(cfg)}:
+            raise ConfigError(f"{_flag(name)} does nothing with --method {cfg.method}")
+        old = getattr(cfg, name)
+        if value == old:
+            continue
+        if name not in RESUME_MAY_CHANGE:
+            raise ConfigError(
+                f"{_flag(name)} cannot change when resuming (the run has {old!r}): only "
+                f"{', '.join(map(_flag, RESUME_MAY_CHANGE))} may; start a new run for the rest"
+            )
+        changes[name] = (old, value)
+    from .config import from_dict, to_dict
+
+    values = {**to_dict(cfg), **{k: v for k, (_, v) in changes.items()}}
+    if "data_dir" in changes and values["data_dir"] is not None:
+        values["data_dir"] = str(Path(values["data_dir"]).absolute())
+    try:
+        cfg = from_dict(values, "the flags given")
+    except ConfigError as err:
+        raise _as_flag_error(err, given) from None
+    done = _epochs_done(run, cfg.method)
+    if done is not None and done >= cfg.epochs:
+        raise ConfigError(
+            f"--resume: {run.path} has finished its {done} epochs; pass --epochs N (> {done}) "
+            f"to extend it"
+        )
+    for name, (old, new) in changes.items():
+        note = ""
+        if name == "epochs" and getattr(cfg, "schedule", "none") in ("cosine",):
+            note = f" (the cosine schedule now spans {new} epochs from epoch 1)"
+        print(f"torchspike train: resume: {name} {old!r} -> {new!r}{note}")
+    splits = _load_data(cfg)
+    _setup(args)
+    record["config"] = to_dict(cfg)
+    record.setdefault("resumes", []).append(
+        {"changes": {k: list(v) for k, v in changes.items()}, **provenance(args.threads)}
+    )
+    if is_main_process():
+        run.write_record(record)
+        print(f"torchspike train: resuming {run.path}")
+    return _train(cfg, run, record, splits, resume=True, threads=args.threads)
+
+
+def _epochs_done(run, method: str) -> int | None:
+    from .rundir import CHECKPOINT
+
+    path = run.checkpoint(method)
+    if not path.exists():
+        raise ConfigError(f"--resume: no checkpoint in {run.path} ({CHECKPOINT[method]})")
+    if method == "stdp":
+        from .methods.stdp import load
+
+        state, _ = load(path)
+        return int(state["epoch"]) if int(state["position"]) == 0 else None
+    position = files.load_checkpoint(path).get("position", {})
+    return position.get("epoch") if position.get("batch", 0) == 0 else None
+
+
+def _setup(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.release_memory:
+        from ..kernels.allocator import retain_freed_memory
+
+        retain_freed_memory()
+
+
+def _load_data(cfg) -> Any:
+    """The splits a run trains and tests on (STDP: train+validation and test)."""
+    from .. import data
+
+    if cfg.method == "stdp":
+        return tuple(data.load(cfg.dataset, s, cfg.data_dir) for s in ("train+validation", "test"))
+    from .loop import load_splits
+
+    return load_splits(cfg)
+
+
+def _train(cfg, run, record: dict[str, Any], splits, *, resume: bool, threads: int) -> int:
+    import torch
+
+    from .progress import Interrupted
+
+    try:
+        if cfg.method == "stdp":
+            from .methods.stdp import fit_run
+
+            metrics = fit_run(cfg, run, splits, resume=resume, threads=threads)
+        else:
+            from .load import build
+            from .loop import fit
+
+            torch.manual_seed(cfg.seed)
+            method, model = build(cfg)
+            metrics = fit(cfg, method, model, splits, run=run, resume=resume)
+    except Interrupted:
+        return 130
+    record["result"] = {
+        k: metrics[k] for k in ("test_accuracy", "wall_seconds", "peak_memory_mib") if k in metrics
+    }
+    if "best_epoch" in metrics:
+        record["result"]["best_epoch"] = metrics["best_epoch"]
+    from .distributed import is_main_process
+
+    if is_main_process():
+        run.write_record(record)
+    return 0
+
+
+def _show(given: dict[str, Any]) -> str:
+    return " ".join(
+        f"{_flag(k)} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in given.items()
+    )
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from . import recipes
+    from .config import to_dict
+
+    if args.name is None:
+        for name in recipes.names():
+            r = recipes.get(name)
+            print(f"{name:<20} {r.header.get('title', '')}")
+            print(f"{'':<20} target {r.header.get('target', '?')}, {r.header.get('wall_time', '')}")
+        return 0
+    r = recipes.get(args.name)
+    cfg = recipes.resolve(recipe=args.name).config
+    for key in ("title", "reproduces", "source", "readout", "target", "wall_time"):
+        if key in r.header:
+            print(f"# {key}: {r.header[key]}")
+    if r.defaults_for:
+        print(
+            "# default for: " + ", ".join(f"--method {m} --dataset {d}" for m, d in r.defaults_for)
+        )
+    print("[settings]")
+    for key, value in to_dict(cfg).items():
+        print(f"{key} = {_toml(value)}")
+    return 0
+
+
+def _toml(value: Any) -> str:
+    import json
+
+    if value is None:
+        return '"none"  # (unset)'
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .rundir import RunDir
+
+    run = RunDir.open(args.run)
+    cfg = run.config()
+    if cfg.method == "stdp":
+        from .evaluate import check_dataset
+        from .methods.stdp import evaluate_run
+
+        name = args.dataset or cfg.dataset
+        check_dataset(name, cfg.dataset)
+        evaluate_run(
+            run, cfg, dataset=name, split=args.split, data_dir=args.data_dir or cfg.data_dir
+        )
+        return 0
+    from .evaluate import evaluate_run
+
+    evaluate_run(run.path, dataset=args.dataset, split=args.split, data_dir=args.data_dir)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .rundir import RunDir
+
+    run = RunDir.open(args.run)
+    if run.config().method == "stdp":
+        from .methods.stdp import plot_run as plot_stdp
+
+        paths = plot_stdp(run, Path(args.out) if args.out else run.path)
+    else:
+        from .plot import plot_run
+
+        paths = plot_run(run.path, out=args.out, samples=args.samples)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    export_run(args.run, args.output, dt=args.dt, strict=args.strict)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import data
+
+    parser = _Parser(prog="torchspike", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"torchspike {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _train_parser(sub)
+    p = sub.add_parser("recipes", help="list the shipped recipes, or show one resolved")
+    p.add_argument("name", nargs="?", default=None)
+    p = sub.add_parser("eval", help="test accuracy and confusion matrix of a run")
+    p.add_argument("run", help="run directory")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        choices=list(data.DATASETS),
+        help="another dataset with the same input shape",
+    )
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--data-dir", default=None)
+    p = sub.add_parser("plot", help="write PNG figures of a run")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--out", default=None, help="folder for the PNGs [the run directory]")
+    p.add_argument("--samples", type=int, default=4, help="test samples in rasters and traces [4]")
+    p = sub.add_parser("export", help="export a trained run to another format")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--format", default="nir", choices=["nir"])
+    p.add_argument("output", help="output file, e.g. model.nir")
+    p.add_argument(
+        "--dt", type=float, default=1e-3, help="time step recorded in the graph (s) [1e-3]"
+    )
+    p.add_argument("--strict", action="store_true", help="refuse where the export is inexact")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands = {
+        "train": cmd_train,
+        "recipes": cmd_recipes,
+        "eval": cmd_eval,
+        "plot": cmd_plot,
+        "export": cmd_export,
+    }
+    try:
+        return commands[args.command](args)
+    except (
+        ValueError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+    ) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"torchspike {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"torchspike {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Export a trained run to NIR."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from .. import data
+from .load import open_trained
+
+
+def export_run(
+    run_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    *,
+    dt: float = 1e-3,
+    strict: bool = False,
+) -> Any:
+    """Write the trained model of a run directory to ``out_path`` (``.nir``); returns the graph."""
+    import importlib.util
+
+    if not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
+        raise ValueError(f"--dt must be a finite time step > 0 (seconds), got {dt!r}")
+    if importlib.util.find_spec("nir") is None:
+        raise ValueError("export --format nir needs the nir extra: pip install 'torchspike[nir]'")
+    import nir
+
+    from ..nir import export
+
+    _, cfg, _, model = open_trained(run_dir)
+    graph = export(model, data.input_shape(cfg.dataset), dt=dt, strict=strict)
+    meta = {"dataset": cfg.dataset, "method": cfg.method}
+    meta.update({k: getattr(cfg, k) for k in ("steps", "encoding") if hasattr(cfg, k)})
+    graph.metadata.update(meta)
+    nir.write(out_path, graph)
+    return graph

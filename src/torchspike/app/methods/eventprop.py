@@ -1,0 +1,70 @@
+"""Exact gradients (EventProp): the CubaLIF model, input code and loss of ``--method eventprop``."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ...eventprop import train as ep
+from ...eventprop.losses import scores as output_scores
+from ...eventprop.spikes import Spikes
+from ..config import EventPropConfig
+
+
+class EventProp:
+    """Build, run and score an EventProp network (:mod:`torchspike.eventprop`)."""
+
+    def build(self, cfg: EventPropConfig, in_shape: tuple[int, ...], classes: int) -> nn.Module:
+        options = cfg.library()
+        return ep.build_model(options, ep.n_inputs(in_shape, options), classes)
+
+    def _run(self, model: nn.Module, x: Tensor, cfg: EventPropConfig, train: bool):
+        options = cfg.library()
+        # input dropout draws from torch's global generator: seeded by the loop, checkpointed
+        generator = torch.default_generator if train and options.input_dropout > 0 else None
+        return model(ep.encode(x, options, generator=generator)), options
+
+    def loss_and_scores(
+        self, model: nn.Module, x: Tensor, y: Tensor, cfg: EventPropConfig
+    ) -> tuple[Tensor, Tensor]:
+        out, options = self._run(model, x, cfg, train=True)
+        return ep.loss_fn(out, y, options), output_scores(out, cfg.loss).detach()
+
+    def scores(self, model: nn.Module, x: Tensor, cfg: EventPropConfig) -> Tensor:
+        out, _ = self._run(model, x, cfg, train=False)
+        return output_scores(out, cfg.loss)
+
+    def silent(self, scores: Tensor, cfg: EventPropConfig) -> Tensor | None:
+        """``[B]``: samples for which no output neuron fired (ttfs; scores are -first times)."""
+        if cfg.loss != "ttfs":
+            return None
+        return (-scores >= cfg.duration).all(1)
+
+    def after_step(self, model: nn.Module, scores: Tensor, cfg: EventPropConfig, ctx) -> None:
+        """``rescue_silent`` with the ttfs loss: raise the input weights of output neurons that
+        stayed silent for some sample of the batch on any rank (pytorch-eventprop's rule)."""
+        if cfg.loss != "ttfs" or cfg.rescue_silent <= 0:
+            return
+        silent = ep.silent_outputs(-scores, cfg.duration)
+        silent = torch.tensor(ctx.sum(silent.double().tolist()), device=silent.device) > 0
+        ep.rescue_silent(model[-1], silent, cfg.rescue_silent)
+
+    def trace(
+        self, model: nn.Module, x: Tensor, cfg: EventPropConfig
+    ) -> dict[str, dict[str, Tensor]]:
+        """Dense ``[T, B, N]`` spike rasters of every spiking layer (for plots)."""
+        records: dict[str, dict[str, Tensor]] = {}
+        with torch.no_grad():
+            s = ep.encode(x, cfg.library())
+            for name, layer in model.named_children():
+                s = layer(s)
+                if isinstance(s, Spikes):
+                    dense = torch.zeros(s.steps, s.batch_size, s.units)
+                    dense[s.step, s.batch, s.unit] = 1.0
+                    records[name] = {"out": dense}
+                elif s.dim() == 3:  # an LI read-out's voltage trace
+                    records[name] = {"out": s, "v": s}
+        return records
+
+    def threshold(self, model: nn.Module) -> float | None:
+        return getattr(list(model.children())[-1], "v_th", None)
