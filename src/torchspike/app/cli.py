@@ -18,6 +18,7 @@ from .config import CLASSES, ConfigError, all_fields, methods_with
 
 RUNTIME = ("recipe", "config", "out", "resume", "overwrite", "threads", "release_memory")
 RESUME_MAY_CHANGE = ("epochs", "device", "data_dir")
+SINGLE_THREADED = ("eventprop", "stdp")  # --threads 0 means 1 for these
 
 TRAIN_EPILOG = """\
 Settings are resolved in this order: a method's defaults (in [brackets] above) < the recipe
@@ -100,7 +101,13 @@ def _train_parser(sub) -> None:
     run.add_argument(
         "--overwrite", action="store_true", help="replace the run files in a non-empty --out"
     )
-    run.add_argument("--threads", type=int, default=0, help="intra-op CPU threads [torch's]")
+    run.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op CPU threads [0: the method's choice: 1 for eventprop and stdp, whose "
+        "per-step operations are too small to gain from more; torch's default for bptt]",
+    )
     run.add_argument(
         "--release-memory",
         action="store_true",
@@ -165,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--out is required under torchrun: every worker must use one folder")
     out = Path(args.out) if args.out else default_out(cfg.dataset, cfg.method)
     run = RunDir.create(out, overwrite=args.overwrite) if main else RunDir(out)
-    _setup(args)
+    _setup(args, cfg.method)
     record = new_record(
         cfg,
         run,
@@ -240,7 +247,7 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
             note = f" (the cosine schedule now spans {new} epochs from epoch 1)"
         print(f"torchspike train: resume: {name} {old!r} -> {new!r}{note}")
     splits = _load_data(cfg)
-    _setup(args)
+    _setup(args, cfg.method)
     record["config"] = to_dict(cfg)
     record.setdefault("resumes", []).append(
         {"changes": {k: list(v) for k, v in changes.items()}, **provenance(args.threads)}
@@ -266,11 +273,12 @@ def _epochs_done(run, method: str) -> int | None:
     return position.get("epoch") if position.get("batch", 0) == 0 else None
 
 
-def _setup(args: argparse.Namespace) -> None:
+def _setup(args: argparse.Namespace, method: str) -> None:
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or (1 if method in SINGLE_THREADED else 0)
+    if threads:
+        torch.set_num_threads(threads)
     if not args.release_memory:
         from ..kernels.allocator import retain_freed_memory
 
@@ -452,8 +460,13 @@ def main(argv: list[str] | None = None) -> int:
         "plot": cmd_plot,
         "export": cmd_export,
     }
+    from ..eventprop.losses import SilentOutputError
+
     try:
         return commands[args.command](args)
+    except SilentOutputError as err:
+        print(f"torchspike {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except (
         ValueError,
         FileNotFoundError,

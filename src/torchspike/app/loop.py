@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from .. import data, files
 from .config import Gradient
 from .distributed import Context
-from .progress import Interrupted, StopOnSigint, TrainingFailed, bar
+from .progress import Interrupted, StopOnSigint, bar
 from .rundir import FORMAT, METRICS, WEIGHTS, RunDir, RunError, peak_memory_mib
 
 Pair = tuple[Tensor, Tensor]
@@ -225,13 +225,7 @@ class _Loop:
     def end_epoch(self, epoch: int, tally: dict[str, float], lr: float, seconds: float) -> None:
         cfg = self.cfg
         seen = max(tally["seen"], 1)
-        rescued = getattr(cfg, "rescue_silent", 0) > 0  # the rescue rule handles silence
-        if tally["seen"] and tally["silent"] == tally["seen"] and not rescued:
-            raise TrainingFailed(
-                f"{cfg.method}: every output neuron stayed silent for every sample in epoch "
-                f"{epoch + 1}, so the {cfg.loss} loss has no gradient: raise the initial weights "
-                f"(init), add bias_spike, or set rescue_silent (see the eventprop recipes)"
-            )
+        self.method.check_epoch(epoch, tally, cfg)
         val = self.splits.validation
         val_acc = accuracy(self.method, self.model, val, cfg) if val is not None else math.nan
         if cfg.keep_best and val_acc > self.best.get("validation_accuracy", -1.0):

@@ -13,10 +13,6 @@ class Interrupted(Exception):
     """Training stopped by Ctrl-C after saving a checkpoint."""
 
 
-class TrainingFailed(ValueError):
-    """Training cannot go on (for example, no output neuron ever fires); the message says why."""
-
-
 class StopOnSigint:
     """Turn the first Ctrl-C into a request to stop at the next safe point; a second one
     interrupts at once."""

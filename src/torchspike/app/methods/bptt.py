@@ -68,6 +68,9 @@ class BPTT:
         """Samples with no output activity; BPTT's surrogate gradient flows regardless."""
         return None
 
+    def check_epoch(self, epoch: int, tally: dict[str, float], cfg: BPTTConfig) -> None:
+        """Nothing to check at the end of an epoch."""
+
     def after_step(self, model: nn.Module, scores: Tensor, cfg: BPTTConfig, ctx) -> None:
         """Nothing to do after an optimiser step."""
 

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ...eventprop import train as ep
+from ...eventprop.losses import check_outputs_fired, silent_samples
 from ...eventprop.losses import scores as output_scores
 from ...eventprop.spikes import Spikes
 from ..config import EventPropConfig
@@ -38,7 +39,13 @@ class EventProp:
         """``[B]``: samples for which no output neuron fired (ttfs; scores are -first times)."""
         if cfg.loss != "ttfs":
             return None
-        return (-scores >= cfg.duration).all(1)
+        return silent_samples(-scores, cfg.duration)
+
+    def check_epoch(self, epoch: int, tally: dict[str, float], cfg: EventPropConfig) -> None:
+        """An epoch in which no output neuron fired for any sample is an error, unless the
+        rescue rule (``rescue_silent``) is on to lift the silent neurons' weights."""
+        if cfg.loss == "ttfs" and cfg.rescue_silent == 0:
+            check_outputs_fired(int(tally["silent"]), int(tally["seen"]), epoch=epoch + 1)
 
     def after_step(self, model: nn.Module, scores: Tensor, cfg: EventPropConfig, ctx) -> None:
         """``rescue_silent`` with the ttfs loss: raise the input weights of output neurons that
