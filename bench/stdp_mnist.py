@@ -18,6 +18,16 @@ from torchspike.data import load
 from torchspike.stdp.train import STDPConfig, fit
 
 
+def _value(text: str) -> float | str | None:
+    """A ``--param`` value: None, a number, or a word (``g_decay=euler``)."""
+    if text == "None":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="/work/shared/data")
@@ -26,6 +36,7 @@ def main() -> None:
     ap.add_argument("--synapse", default="conductance")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--eval-batch-size", type=int, default=1024, help="labelling and test")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads (see STDPConfig)")
     ap.add_argument("--train-images", type=int, default=0, help="0: all")
@@ -39,7 +50,7 @@ def main() -> None:
     params = {}
     for item in args.param:
         name, value = item.split("=", 1)
-        params[name] = None if value == "None" else float(value)
+        params[name] = _value(value)
     x, y = load(args.dataset, "train+validation", args.data_dir)
     xt, yt = load(args.dataset, "test", args.data_dir)
     if args.train_images:
@@ -51,6 +62,7 @@ def main() -> None:
         synapse=args.synapse,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size,
         seed=args.seed,
         update_interval=args.update_interval,
         label_images=args.label_images,

@@ -291,6 +291,45 @@ def test_network_learning_equals_the_rule_on_its_spikes(synapse: str) -> None:
     torch.testing.assert_close(net.weight, w, atol=1e-5, rtol=1e-4)
 
 
+def peak_after_one_input(p: DiehlCookParams, w: float, steps: int) -> float:
+    """The excitatory membrane's highest value after one input spike of weight ``w`` at step 0,
+    by the recursion of the module docstring (Euler membrane, ``g`` decayed per ``g_decay``)."""
+    d = math.exp(-p.dt / p.tau_ge) if p.g_decay == "exact" else 1.0 - p.dt / p.tau_ge
+    v, g, peak = p.v_rest_e, 0.0, p.v_rest_e
+    for t in range(steps):
+        v += p.dt / p.tau_e * ((p.v_rest_e - v) + g * (p.e_exc_e - v))
+        g *= d
+        g += w if t == 0 else 0.0
+        peak = max(peak, v)
+    return peak
+
+
+@pytest.mark.parametrize("g_decay", ["exact", "euler"])
+def test_one_input_spike_drives_the_membrane_as_the_recursion(g_decay: str) -> None:
+    """A neuron whose threshold lies just under the hand-computed peak fires; just over, not."""
+    steps = 40
+    p = replace(DiehlCookParams(), t_present=steps * 0.5, theta_init=0.0, g_decay=g_decay)
+    peak = peak_after_one_input(p, 5.0, steps)
+    assert peak > p.v_rest_e + 1.0
+    pre = torch.zeros(steps, 1, 1)
+    pre[0] = 1.0
+    for shift, fires in ((-1e-3, 1), (1e-3, 0)):
+        net = DiehlCook(1, 1, replace(p, v_th_e=peak + shift))
+        net.weight.fill_(5.0)
+        assert net.present(spike_events(pre), 1, learn=False).item() == fires
+
+
+def test_frozen_samples_do_not_interact() -> None:
+    """Without learning a batch is its samples run one by one: eval_batch_size is only speed."""
+    net = small_net(theta_init=0.0)
+    g = torch.Generator().manual_seed(2)
+    pre = (torch.rand(net.params.steps, 4, net.n_inputs, generator=g) < 0.1).float()
+    together = net.present(spike_events(pre), 4, learn=False)
+    alone = [net.present(spike_events(pre[:, i : i + 1]), 1, learn=False) for i in range(4)]
+    assert together.sum() > 4
+    assert torch.equal(together, torch.cat(alone))
+
+
 def test_one_spike_lets_one_neuron_per_sample_fire_per_step() -> None:
     net = small_net(one_spike=True, n_neurons=10, theta_init=0.0, v_th_e=-60.0)
     counts, spikes = net.present(driven(net, 4), 4, learn=False, record=True)
@@ -454,10 +493,16 @@ def test_state_keys_are_those_of_a_new_state() -> None:
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         STDPConfig(batch_size=0)
+    with pytest.raises(ValueError, match="eval_batch_size"):
+        STDPConfig(eval_batch_size=0)
     with pytest.raises(ValueError, match="unknown keys"):
         STDPConfig(params={"tau_x": 1.0})
     with pytest.raises(ValueError, match="dt"):
         STDPConfig(params={"dt": -1.0})
+    with pytest.raises(ValueError, match="g_decay"):
+        STDPConfig(params={"g_decay": "rk4"})
+    with pytest.raises(ValueError, match="euler"):
+        STDPConfig(params={"g_decay": "euler", "dt": 1.5})
     with pytest.raises(ValueError, match="train x"):
         fit(STDPConfig(), (torch.full((4, 3), 2.0), torch.zeros(4, dtype=torch.long)))
 

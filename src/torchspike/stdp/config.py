@@ -15,7 +15,9 @@ class STDPConfig:
 
     ``label_images``: 0 assigns classes from the spikes of the last ``update_interval``
     training images (recorded while learning); ``n > 0`` runs a frozen pass over ``n`` random
-    training images for it (Diehl & Cook used all of them). ``threads``: intra-op threads while
+    training images for it (Diehl & Cook used all of them). ``eval_batch_size``: images simulated
+    at once in the frozen passes (labelling, test), where nothing is shared between them, so it
+    changes only the speed and the random draws. ``threads``: intra-op threads while
     simulating (restored afterwards); the per-step ops are too small to gain from more, and on a
     busy machine each parallel region can stall for milliseconds.
     """
@@ -24,6 +26,7 @@ class STDPConfig:
     synapse: str = "conductance"
     epochs: int = 1
     batch_size: int = 64
+    eval_batch_size: int = 1024
     seed: int = 0
     update_interval: int = 10_000
     label_images: int = 0
@@ -33,7 +36,8 @@ class STDPConfig:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("n_neurons", "epochs", "batch_size", "update_interval", "threads"):
+        positive = ("n_neurons", "epochs", "batch_size", "eval_batch_size", "update_interval")
+        for name in (*positive, "threads"):
             check.positive_int(getattr(self, name), name)
         for name in ("seed", "label_images", "checkpoint_every"):
             check.non_negative_int(getattr(self, name), name)

@@ -67,6 +67,11 @@ def _constants(p: DiehlCookParams, device: torch.device, dtype: torch.dtype) -> 
     )
 
 
+def _g_decay(dt: float, tau: float, rule: str) -> float:
+    """A conductance's factor per step: exact, or Brian 1's forward Euler step."""
+    return 1.0 - dt / tau if rule == "euler" else math.exp(-dt / tau)
+
+
 def _one_spike(fired: Tensor, over: Tensor) -> Tensor:
     """Keep, per sample, only the excitatory neuron furthest past its threshold."""
     e = fired[0]
@@ -163,7 +168,7 @@ class DiehlCook(nn.Module):
         th = torch.stack([p.v_th_e + self.theta, torch.full_like(self.theta, p.v_th_i)])[:, None]
         counts = torch.zeros(batch, n, dtype=dtype, device=device)
         conductance = p.synapse == "conductance"
-        d_ge, d_gi = math.exp(-p.dt / p.tau_ge), math.exp(-p.dt / p.tau_gi)
+        d_ge, d_gi = _g_decay(p.dt, p.tau_ge, p.g_decay), _g_decay(p.dt, p.tau_gi, p.g_decay)
         if learn:
             d1, c_pre = math.exp(-p.dt / p.tau_post), p.dt / p.tau_pre
             post1 = torch.zeros_like(counts)

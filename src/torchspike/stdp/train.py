@@ -130,7 +130,12 @@ def _evaluate(state, config, test, on_progress) -> dict[str, float]:
     gen = torch.Generator().manual_seed(config.seed + 7)
     start = time.perf_counter()
     counts = run_counts(
-        model, x, batch_size=config.batch_size, generator=gen, phase="test", on_progress=on_progress
+        model,
+        x,
+        batch_size=config.eval_batch_size,
+        generator=gen,
+        phase="test",
+        on_progress=on_progress,
     )
     acc_all, acc_prop = _accuracy(counts, y, assignment_of(state))
     return {
@@ -249,7 +254,7 @@ def _final_assignment(state, model, config, x, y, n_classes, gen, metrics, on_pr
         counts = run_counts(
             model,
             x[pick],
-            batch_size=config.batch_size,
+            batch_size=config.eval_batch_size,
             generator=gen,
             phase="label",
             on_progress=on_progress,
