@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml requirements-torch.txt
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/torchspike train --dataset digits --method bptt --threads 1
+	$(BIN)/torchspike train --recipe digits --threads 1 --out runs/demo --overwrite
 
 lint: install
 	$(BIN)/ruff check src tests bench
