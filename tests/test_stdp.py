@@ -330,6 +330,49 @@ def test_frozen_samples_do_not_interact() -> None:
     assert torch.equal(together, torch.cat(alone))
 
 
+def test_private_batch_is_its_samples_learning_alone_summed() -> None:
+    """With private weights each sample runs exactly as if shown alone (batch 1) from the
+    batch's weights and thresholds, and the batch applies the sum of their STDP changes."""
+    params = replace(DiehlCookParams(), t_present=80.0, norm=200.0, theta_init=0.0)
+    g = torch.Generator().manual_seed(4)
+    batch = 3
+    pre = (torch.rand(params.steps, batch, 20, generator=g) < 0.08).float()
+
+    def net_of(**overrides) -> DiehlCook:
+        net = DiehlCook(20, 5, replace(params, **overrides), generator=torch.Generator())
+        net.weight.copy_(torch.rand(5, 20, generator=torch.Generator().manual_seed(0)) + 0.5)
+        net.normalize_()
+        return net
+
+    net = net_of(batch_weights="private")
+    w0, theta0 = net.weight.clone(), net.theta.clone()
+    counts, post = net.present(spike_events(pre), batch, learn=True, record=True)
+    dw = torch.zeros_like(w0)
+    for k in range(batch):
+        alone = net_of()
+        c, z = alone.present(spike_events(pre[:, k : k + 1]), 1, learn=True, record=True)
+        assert torch.equal(z[:, 0], post[:, k]) and torch.equal(c[0], counts[k])
+        layer = nn.Linear(20, 5, bias=False)
+        layer.weight.data.copy_(w0)
+        rule = STDP(
+            layer,
+            nu_pre=params.nu_pre * net.unit,
+            nu_post=params.nu_post * net.unit,
+            tau_pre=params.tau_pre,
+            tau_post=params.tau_post,
+            tau_post2=params.tau_post2,
+            dt=params.dt,
+        )
+        change, _ = rule.run(pre[:, k : k + 1], post[:, k : k + 1])
+        dw += change
+    assert post.sum() > 5 and bool((post.sum((0, 2)) > 0).all())
+    w = w0 + dw
+    assert 0 < w.min() and w.max() < params.w_max * net.unit  # no clipping to compare
+    torch.testing.assert_close(net.weight, w * (params.norm / w.sum(1, keepdim=True)))
+    keep = math.exp(-batch * (params.t_present + params.t_rest) / params.tau_theta)
+    torch.testing.assert_close(net.theta, (theta0 + params.theta_plus * counts.sum(0)) * keep)
+
+
 def test_one_spike_lets_one_neuron_per_sample_fire_per_step() -> None:
     net = small_net(one_spike=True, n_neurons=10, theta_init=0.0, v_th_e=-60.0)
     counts, spikes = net.present(driven(net, 4), 4, learn=False, record=True)

@@ -15,9 +15,13 @@ quantities straight to ``v`` (inhibition subtracts) and decays ``v`` exactly.
 
 Learning is the pre-and-post rule of :class:`torchspike.stdp.STDP` with nearest-spike traces
 and the slow post trace, clamped to ``[0, w_max]``. A batch simulates independent presentations
-with their own state; the weights and ``theta`` are shared, the weight updates of all samples are
-summed at every step, the weights are renormalised every ``steps // batch`` steps (as often as
-the batch's images shown one by one would be) and ``theta`` decays by the time they would take.
+with their own state, and ``theta`` decays by the time the batch's images shown one by one would
+take. With ``batch_weights="shared"`` the weights and ``theta`` are shared: the weight updates of
+all samples are summed at every step and the weights are renormalised every ``steps // batch``
+steps (as often as the images shown one by one would be). With ``"private"`` each sample learns
+in its own copy of the weights and thresholds, exactly as if it were shown alone from the batch's
+starting point (no renormalisation within the presentation, as in Diehl & Cook's code); the
+batch then adds the sum of the samples' weight and ``theta`` changes and renormalises.
 """
 
 from __future__ import annotations
@@ -166,6 +170,10 @@ class DiehlCook(nn.Module):
         ge_e, ge_i, gi_e = ge[0], ge[1], gi[0]
         since = torch.full_like(v, 1e9)  # steps since the last spike
         th = torch.stack([p.v_th_e + self.theta, torch.full_like(self.theta, p.v_th_i)])[:, None]
+        private = learn and p.batch_weights == "private"
+        if private:  # each sample's own weights [batch * n_inputs, n] and thresholds
+            wf = w.expand(batch, *w.shape).reshape(-1, n)
+            th = th.expand(2, batch, n).clone()
         counts = torch.zeros(batch, n, dtype=dtype, device=device)
         conductance = p.synapse == "conductance"
         d_ge, d_gi = _g_decay(p.dt, p.tau_ge, p.g_decay), _g_decay(p.dt, p.tau_gi, p.g_decay)
@@ -178,7 +186,7 @@ class DiehlCook(nn.Module):
         zs = [] if record else None
         renorm = max(1, steps // batch)  # as often as `batch` images shown one by one would
         for t in range(steps):
-            if learn and t and t % renorm == 0:
+            if learn and not private and t and t % renorm == 0:
                 _normalize_(w, 0, p.norm)
             # charge; a neuron within t_ref of its spike keeps its membrane
             free = since >= c.n_ref
@@ -210,30 +218,55 @@ class DiehlCook(nn.Module):
                 counts.add_(ze)
                 ge_i.add_(ze, alpha=p.w_ei)
                 gi_e.add_(zi.sum(1, keepdim=True) - zi, alpha=p.w_ie)
-                if learn:
-                    rows = ze.any(1).nonzero().squeeze(1)
-                    if rows.numel():
+                rows = ze.any(1).nonzero().squeeze(1) if learn else ()
+                if len(rows):
+                    if private:
+                        self._potentiate_own(wf, ze, last_pre, post2, t, c_pre)
+                        th[0].add_(fired[0].to(dtype), alpha=p.theta_plus)
+                    else:
                         self._potentiate(w, ze, rows, last_pre, post2, t, c_pre)
-                        post1.masked_fill_(z[0], 1.0)
-                        if post2 is not None:
-                            post2.masked_fill_(z[0], 1.0)
-                        self.theta.add_(fired[0].sum(0), alpha=p.theta_plus)
+                    post1.masked_fill_(z[0], 1.0)
+                    if post2 is not None:
+                        post2.masked_fill_(z[0], 1.0)
+                    self.theta.add_(fired[0].sum(0), alpha=p.theta_plus)
+                    if not private:
                         th[0, 0] = self.theta + p.v_th_e
             # deliver this step's input spikes; depress their synapses by the post trace
             lo, hi = off[t], off[t + 1]
             if hi > lo:
                 b, i = events.sample[lo:hi], events.input[lo:hi]
-                ge_e.index_add_(0, b, w[i])
+                if private:
+                    own = b * self.n_inputs + i
+                    ge_e.index_add_(0, b, wf[own])
+                    wf.index_add_(0, own, post1[b], alpha=-p.nu_pre * self.unit)
+                    wf[own] = wf[own].clamp_(min=0.0)
+                else:
+                    ge_e.index_add_(0, b, w[i])
+                    if learn:
+                        w.index_add_(0, i, post1[b], alpha=-p.nu_pre * self.unit)
                 if learn:
-                    w.index_add_(0, i, post1[b], alpha=-p.nu_pre * self.unit)
                     last_pre[b, i] = t
         if learn:
+            if private:  # w + the sum of every sample's change
+                w = wf.view(batch, *w.shape).sum(0).sub_(w, alpha=batch - 1)
             self.weight.copy_(w.t().clamp_(0.0, p.w_max * self.unit))
             self.normalize_()
             self.theta.mul_(math.exp(-batch * (p.t_present + p.t_rest) / p.tau_theta))
         if zs is not None:
             return counts, torch.stack(zs)
         return counts
+
+    def _potentiate_own(self, wf, ze, last_pre, post2, t: int, c_pre: float) -> None:
+        """LTP of each spiking neuron's weights in its own sample's copy ``wf``, clamped."""
+        p, n = self.params, self.n_neurons
+        b, j = ze.nonzero(as_tuple=True)
+        gain = torch.full_like(b, p.nu_post * self.unit, dtype=wf.dtype)
+        if post2 is not None:
+            gain = gain * post2[b, j]
+        cols = wf.view(-1, self.n_inputs, n)[b, :, j]  # [spikes, n_inputs]
+        x_pre = torch.exp((last_pre[b] - t) * c_pre)
+        cols.addcmul_(x_pre, gain[:, None]).clamp_(0.0, p.w_max * self.unit)
+        wf.view(-1, self.n_inputs, n)[b, :, j] = cols
 
     def _potentiate(self, w, ze, rows, last_pre, post2, t: int, c_pre: float) -> None:
         """LTP on post spikes: ``w += nu_post * x_pre (x) (z * post2)``, clamped."""

@@ -9,6 +9,7 @@ from .. import _checks as check
 
 SYNAPSES = ("conductance", "current")
 G_DECAYS = ("exact", "euler")
+BATCH_WEIGHTS = ("shared", "private")
 _POSITIVE = ("dt", "t_present", "rate_scale", "intensity", "norm", "w_max")
 _NON_NEGATIVE = ("t_rest", "t_ref_e", "t_lock_e", "t_ref_i", "t_lock_i", "theta_init", "w_init")
 _NON_NEGATIVE += ("theta_plus", "nu_pre", "nu_post", "min_spikes", "max_retries")
@@ -68,6 +69,7 @@ class DiehlCookParams:
     w_init: float = 0.3  # w = w_init * (U(0, 1) + 0.01)
     w_max: float = 1.0
     norm: float = 78.0  # each neuron's input weights sum to this before each presentation
+    batch_weights: str = "shared"  # or "private": see DiehlCook
     nu_pre: float = 1e-4
     nu_post: float = 1e-2
     tau_pre: float = 20.0
@@ -77,6 +79,7 @@ class DiehlCookParams:
     def __post_init__(self) -> None:
         check.choice(self.synapse, SYNAPSES, "synapse")
         check.choice(self.g_decay, G_DECAYS, "g_decay")
+        check.choice(self.batch_weights, BATCH_WEIGHTS, "batch_weights")
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in _NON_NEGATIVE:
