@@ -218,6 +218,8 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
         if name not in {f.name for f in dataclasses.fields(cfg)}:
             raise ConfigError(f"{_flag(name)} does nothing with --method {cfg.method}")
         old = getattr(cfg, name)
+        if name == "data_dir" and value is not None:  # stored absolute: compare it so
+            value = str(Path(value).absolute())
         if value == old:
             continue
         if name not in RESUME_MAY_CHANGE:
@@ -229,8 +231,6 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
     from .config import from_dict, to_dict
 
     values = {**to_dict(cfg), **{k: v for k, (_, v) in changes.items()}}
-    if "data_dir" in changes and values["data_dir"] is not None:
-        values["data_dir"] = str(Path(values["data_dir"]).absolute())
     try:
         cfg = from_dict(values, "the flags given")
     except ConfigError as err:
@@ -249,6 +249,7 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
     splits = _load_data(cfg)
     _setup(args, cfg.method)
     record["config"] = to_dict(cfg)
+    record["out"] = str(run.path)  # where the run is now (it may have been copied or moved)
     record.setdefault("resumes", []).append(
         {"changes": {k: list(v) for k, v in changes.items()}, **provenance(args.threads)}
     )
@@ -393,8 +394,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .rundir import RunDir
+    from .rundir import RunDir, _check_folder
 
+    if args.out is not None:  # a file in the way is named before any figure is drawn
+        _check_folder(Path(args.out).absolute(), "--out")
     run = RunDir.open(args.run)
     if run.config().method == "stdp":
         from .methods.stdp import plot_run as plot_stdp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 from .. import data
@@ -22,6 +23,12 @@ def export_run(
 
     if not (isinstance(dt, int | float) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"--dt must be a finite time step > 0 (seconds), got {dt!r}")
+    out = Path(out_path).absolute()
+    if out.is_dir():
+        raise ValueError(f"output {out_path} is a folder: name a file, e.g. model.nir")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ValueError(f"output {out_path}: {parent} is a file, not a folder")
     if importlib.util.find_spec("nir") is None:
         raise ValueError("export --format nir needs the nir extra: pip install 'torchspike[nir]'")
     import nir

@@ -150,6 +150,13 @@ class _Loop:
                 f"{path} was written by an earlier torchspike (0.1), whose loop this version "
                 f"does not continue: eval, plot and export still work; start a new run to train"
             )
+        keys = ("model", "optimizer", "rng", "position", "history", "best")
+        missing = [k for k in keys if k not in state]
+        if missing:
+            raise files.RunFileError(
+                f"{path} lacks {', '.join(missing)}: not a checkpoint of a torchspike run; "
+                f"delete it, or start again with --overwrite"
+            )
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])

@@ -70,9 +70,11 @@ def from_file(path: str | Path) -> Recipe:
     """A user's configuration file (same format as a recipe)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")  # TOML is UTF-8
     except OSError as err:
         raise ConfigError(f"--config: cannot read {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config: {path} is not UTF-8 text, which TOML must be") from None
     return _parse(text, str(path), path.stem)
 
 

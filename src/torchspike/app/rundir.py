@@ -33,14 +33,18 @@ class RunError(ValueError):
 
 
 def default_out(dataset: str, method: str) -> Path:
-    """``runs/<dataset>-<method>-<date>-<time>``, made unique with a counter."""
+    """``runs/<dataset>-<method>-<date>-<time>``, made unique with a counter and created here,
+    so that two runs started in the same second, even in two processes, get two folders."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path("runs") / f"{dataset}-{method}-{stamp}"
     path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
 
 
 def _check_folder(path: Path, flag: str = "--out") -> None:
@@ -95,10 +99,15 @@ class RunDir:
         record = files.load_json(self / CONFIG)
         if "format" not in record:
             return _legacy_record(record, self / CONFIG)
-        if record.get("format") != FORMAT or not isinstance(record.get("config"), dict):
+        if record.get("format") != FORMAT:
             raise files.RunFileError(
                 f"{self / CONFIG} has format {record.get('format')!r}; this torchspike "
                 f"({__version__}) reads format {FORMAT}"
+            )
+        if not isinstance(record.get("config"), dict):
+            raise files.RunFileError(
+                f'{self / CONFIG}: "config" must be a table of settings, got '
+                f"{type(record.get('config')).__name__}: fix it, or start again with --overwrite"
             )
         return record
 
