@@ -239,7 +239,6 @@ class DiehlCook(nn.Module):
                     own = b * self.n_inputs + i
                     ge_e.index_add_(0, b, wf[own])
                     wf.index_add_(0, own, post1[b], alpha=-p.nu_pre * self.unit)
-                    wf[own] = wf[own].clamp_(min=0.0)
                 else:
                     ge_e.index_add_(0, b, w[i])
                     if learn:
