@@ -285,6 +285,43 @@ def test_gesture_bad_files_are_named(tmp_path, raw, labels, message):
     assert "user05_lab" in str(err.value)
 
 
+# ---------------------------------------------------------------- tonic (optional)
+
+
+def same(a, b) -> bool:
+    return a.sensor == b.sensor and all(torch.equal(getattr(a, k), getattr(b, k)) for k in "txyp")
+
+
+def test_a_tonic_dataset_trains_through_our_transforms(tmp_path):
+    tonic = pytest.importorskip("tonic")
+
+    folder = tmp_path / "SHD"
+    folder.mkdir()
+    (folder / "shd_train.h5.zip").write_bytes(b"")  # tonic checks the archive is present
+    times, units = [[0.0, 0.25, 0.5], [0.125, 0.375]], [[3, 699, 3], [1, 2]]
+    write_shd(folder / "shd_train.h5", times, units, [4, 7])
+    theirs = ev.from_tonic(tonic.datasets.SHD(str(tmp_path), train=True))
+    ours = ev.load("shd", "train", folder)
+    assert theirs.sensor == ours.sensor and len(theirs) == 2
+    for b in (2, 1):
+        (x1, y1), (x2, y2) = next(ev.batches(theirs, b)), next(ev.batches(ours, b))
+        assert torch.equal(y1, y2)
+        assert torch.equal(ev.to_frames(x1, bin_width=100_000), ev.to_frames(x2, bin_width=1e5))
+
+    # a tonic transform on tonic's arrays, then ours; tonic's own N-MNIST reader agrees with ours
+    denoised = ev.events_from_structured(
+        tonic.transforms.Denoise(filter_time=10)(
+            ev.to_structured(ev.make_events([0, 4, 9], [0, 2, 2], [0, 1, 1], [1, 0, 0], (3, 2, 2)))
+        ),
+        (3, 2, 2),
+    )
+    assert ev.to_frames(denoised, bins=1).shape == (1, 1, 2, 2, 3)
+    path = tmp_path / "00001.bin"
+    path.write_bytes(nmnist_bytes([(1, 2, 1, 5), (0, 240, 0, 0), (33, 0, 0, 7)]))
+    array = tonic.io.read_mnist_file(str(path), dtype=tonic.datasets.NMNIST.dtype)
+    assert same(ev.events_from_structured(array, (34, 34, 2)), nmnist.read(path))
+
+
 # ---------------------------------------------------------------- batching
 
 

@@ -120,7 +120,7 @@ def time_scale(events: Events, factor: float) -> Events:
     """Times multiplied by ``factor`` (> 0), rounded to whole microseconds."""
     if not factor > 0:
         raise ValueError(f"factor must be > 0, got {factor!r}")
-    return events._replace(t=torch.round(events.t.double() * factor).long())
+    return events.replace(t=torch.round(events.t.double() * factor).long())
 
 
 def random_time_scale(

@@ -10,8 +10,10 @@ to the number of events, never to ``T x H x W``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -49,7 +51,8 @@ class Sensor(NamedTuple):
         return self.width * self.height * self.polarities
 
 
-class Events(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class Events:
     """One sample: ``t`` (int64, us), ``x``, ``y`` (int16), ``p`` (int8), ``[E]``, time-sorted."""
 
     t: Tensor
@@ -70,6 +73,10 @@ class Events(NamedTuple):
 
     def __len__(self) -> int:
         return len(self.t)
+
+    def replace(self, **changes) -> Events:
+        """A copy with some fields replaced (unchecked)."""
+        return dataclasses.replace(self, **changes)
 
     def select(self, keep: Tensor) -> Events:
         """The events where ``keep`` (a bool mask or sorted indices) holds."""
@@ -130,7 +137,8 @@ def check(events: Events, source: str | os.PathLike = "<events>") -> Events:
     return events
 
 
-class EventBatch(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class EventBatch:
     """Samples' events concatenated: ``sample`` ``[E]`` (int64) says which sample each is from."""
 
     t: Tensor
@@ -145,9 +153,8 @@ class EventBatch(NamedTuple):
         return len(self.t)
 
     def to(self, device: torch.device | str) -> EventBatch:
-        return self._replace(
-            **{k: getattr(self, k).to(device) for k in "txyp"}, sample=self.sample.to(device)
-        )
+        moved = {k: getattr(self, k).to(device) for k in ("t", "x", "y", "p", "sample")}
+        return dataclasses.replace(self, **moved)
 
 
 def batch(samples: Sequence[Events]) -> EventBatch:
