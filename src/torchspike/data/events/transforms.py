@@ -77,11 +77,13 @@ def to_frames(
     """Event counts per time bin and unit: ``[T, B, P, H, W]`` (camera) or ``[T, B, C]`` (audio)."""
     events = _as_batch(events)
     k, steps = time_bins(events, bins=bins, bin_width=bin_width, duration=duration)
-    keep = k >= 0
     n_units = events.sensor.units
-    flat = (k[keep] * events.batch_size + events.sample[keep]) * n_units + units(events)[keep]
-    counts = torch.bincount(flat, minlength=steps * events.batch_size * n_units)
-    return counts.to(dtype).view(steps, events.batch_size, *events.sensor.shape)
+    flat = (k * events.batch_size + events.sample) * n_units + units(events)
+    if len(k) and int(k.min()) < 0:
+        flat = flat[k >= 0]
+    frames = torch.zeros(steps * events.batch_size * n_units, dtype=dtype, device=flat.device)
+    frames.index_add_(0, flat, torch.ones(len(flat), dtype=dtype, device=flat.device))
+    return frames.view(steps, events.batch_size, *events.sensor.shape)
 
 
 def to_spikes(
