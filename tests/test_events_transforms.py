@@ -229,6 +229,9 @@ def test_structured_arrays_round_trip_without_tonic():
     assert array.dtype.names == ("t", "x", "p")
     array["p"] = 1  # tonic's audio sets give every spike polarity 1
     assert rows(ev.events_from_structured(array, (700, 1, 1))) == rows(audio)
+    signed = ev.to_structured(sample(A))
+    signed["p"] = 2 * signed["p"] - 1  # polarity -1 / +1
+    assert rows(ev.events_from_structured(signed, SENSOR)) == rows(sample(A))
     with pytest.raises(ValueError, match="fields t and x"):
         ev.events_from_structured(np.zeros(2, [("a", int)]), SENSOR)
 

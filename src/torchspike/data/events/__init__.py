@@ -27,6 +27,7 @@ returning :func:`make_events` of sample ``i``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from . import augment, gesture, heidelberg, nmnist
 from .augment import (
@@ -138,7 +139,7 @@ def load(
     split: str,
     data_dir: str | os.PathLike,
     *,
-    transform=None,
+    transform: Callable[[Events], Events] | None = None,
     cache: bool = True,
 ) -> EventDataset:
     """Data set ``name`` (one of :data:`DATASETS`), ``split``, from the files under ``data_dir``.

@@ -32,6 +32,8 @@ def events_from_structured(
     t = np.rint(array["t"]).astype(np.int64)
     y = array["y"] if "y" in names else None
     p = array["p"].astype(np.int64) if "p" in names else None
+    if p is not None and len(p) and p.min() < 0:
+        p = (p > 0).astype(np.int64)  # polarity -1 / +1 (some tonic sets) -> 0 / 1
     w, h, n_p = (*tuple(int(s) for s in sensor_size), 1, 1)[:3]
     if y is None and h == 1 and n_p == 1 and p is not None:
         p = None  # tonic's audio sets give every spike polarity 1 on a 1-polarity sensor
