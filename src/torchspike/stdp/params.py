@@ -20,13 +20,13 @@ class DiehlCookParams:
     """Defaults: Diehl & Cook's published code (``Diehl&Cook_spiking_MNIST.py``), but for two.
 
     ``v_th_e`` is their -52 mV minus the 20 mV ``offset``, with ``theta`` starting at 20 mV, so
-    the first threshold is -52 mV and ``theta`` decays towards 0. The two exceptions, both
-    measured better here (``docs/stdp.md``): ``t_lock_e`` = 50 ms, the time an excitatory neuron
-    cannot fire again after a spike (their code holds the membrane for ``t_ref_e`` = 5 ms; its
-    ``timer`` grows 100 ms per ms, so its own 5 ms condition adds nothing; Brian 2 ports that read
-    it as 0.1 ms per ms lock the neuron for 50 ms), and ``g_decay`` = ``"exact"`` (Brian 1 takes
-    forward Euler steps, ``g *= 1 - dt / tau``: 21% less excitation per input spike, 12% less
-    inhibition).
+    the first threshold is -52 mV and ``theta`` decays towards 0. Two exceptions, whose code
+    values cost accuracy here (``bench/RESULTS_stdp.md``): ``t_lock_e`` = 50 ms, the time an
+    excitatory neuron cannot fire again after a spike (their code holds the membrane for
+    ``t_ref_e`` = 5 ms; its ``timer`` grows 100 ms per ms, so its own 5 ms condition adds
+    nothing; Brian 2 ports that read it as 0.1 ms per ms lock the neuron for 50 ms), and
+    ``g_decay`` = ``"exact"`` (Brian 1 takes forward Euler steps, ``g *= 1 - dt / tau``: 21% less
+    excitation per input spike, 12% less inhibition).
     """
 
     synapse: str = "conductance"
