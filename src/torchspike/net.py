@@ -3,6 +3,21 @@
 Stateless layers (Linear, Conv, pooling, dropout, normalisation, Flatten) run once on all time
 steps by folding time into the batch; a static input (``encode.direct``) goes through the layers
 in front of the first neuron once. Neurons run their fused sequence kernels.
+
+A layer may also be any module whose ``forward`` takes one time step ``[B, ...]`` and calls
+neurons anywhere in it (nested modules, residual additions, concatenations, branches, a
+:class:`~torchspike.neurons.Feedback` loop). Each call opens a scope (a context variable, see
+:class:`torchspike.steps.Scope`) that holds every neuron's state for that call only, and runs the
+module on one of two paths:
+
+* folded: ``forward`` runs once on all steps as ``[T*B, ...]``; each neuron unfolds its input to
+  ``[T, B, ...]`` and runs its sequence kernel. Chosen when ``torch.fx`` can trace ``forward``
+  and every operation in it acts on each sample alone (the same result as step by step).
+* per-step: ``forward`` runs once per step on ``[B, ...]``; each neuron advances one step.
+  Taken for data-dependent control flow (``forward`` cannot be traced), a ``Feedback`` loop,
+  the state a neuron returns being used, or any operation not known to act per sample.
+
+``net.explain()`` lists the path of each layer and why (:mod:`torchspike._paths`).
 """
 
 from __future__ import annotations
@@ -14,15 +29,26 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks as check
+from ._paths import PATHS, Plan, explain_layer, plan, stateful
 from .kernels.workspace import Workspace
 from .neurons import Neuron
-from .steps import fold_time, fold_time_owned, has_hooks, plain_linear, run_steps
+from .steps import (
+    current_scope,
+    fold_time,
+    fold_time_owned,
+    has_hooks,
+    plain_linear,
+    run_module,
+    run_steps,
+)
 
 
 class SpikingNet(nn.Module):
     """Run ``layers`` over ``xs`` ``[T, B, ...]``; ``forward(xs, state=None) -> (ys, state)``.
 
-    ``state`` is a tuple with one entry per neuron layer; ``None`` starts every neuron fresh.
+    ``state`` is a tuple with one entry per neuron (and ``Feedback``), in the order of
+    :meth:`neuron_names`, nested ones included; ``None`` starts every neuron fresh. Nothing is
+    kept between calls: pass the returned state back to continue a sequence.
     A LIF with spike output followed by a plain ``nn.Linear`` runs with it as one autograd node
     that keeps no spikes (:mod:`torchspike.kernels.lif_linear`) when a gradient is needed and
     neither has hooks. Elsewhere ``compact_spikes=True`` makes a Linear right after a spiking
@@ -32,7 +58,9 @@ class SpikingNet(nn.Module):
     gradients into neurons) from one call to the next on the CPU, instead of allocating them
     afresh (:mod:`torchspike.kernels.workspace`): the same results, without the page faults and
     heap growth of new blocks every step, at the price of keeping the last step's buffers until
-    the network is deleted or ``workspace.clear()`` is called.
+    the network is deleted or ``workspace.clear()`` is called. ``path`` picks how a layer with
+    neurons inside its own ``forward`` runs: ``"auto"`` (folded where that gives the same
+    result, else per-step), ``"folded"`` or ``"per-step"`` (see the module docstring).
     """
 
     def __init__(
@@ -40,10 +68,13 @@ class SpikingNet(nn.Module):
         *layers: nn.Module | Iterable[nn.Module],
         compact_spikes: bool = False,
         workspace: bool = True,
+        path: str = "auto",
     ):
         super().__init__()
         self.compact_spikes = bool(compact_spikes)
         self.workspace = Workspace() if workspace else None
+        self.path = check.choice(path, PATHS, "path")
+        self._plans: dict[tuple[int, int, bool], Plan] = {}
         if len(layers) == 1 and not isinstance(layers[0], nn.Module):
             layers = tuple(layers[0])
         if len(layers) == 1 and isinstance(layers[0], nn.Sequential):
@@ -53,10 +84,46 @@ class SpikingNet(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def neuron_names(self) -> list[str]:
-        return [name for name, layer in self.layers.named_children() if isinstance(layer, Neuron)]
+        """The names of the entries of ``state``: neuron layers, and the neurons (and
+        ``Feedback`` loops) inside other layers, as ``"<layer>.<submodule>"``."""
+        return [name for name, _ in self._stateful()]
+
+    def _stateful(self) -> list[tuple[str, nn.Module]]:
+        found = []
+        for name, layer in self.layers.named_children():
+            if isinstance(layer, SpikingNet):
+                found += [(f"{name}.{n}", m) for n, m in layer._stateful()]
+            else:
+                found += stateful(layer, name)
+        return found
+
+    def plan(self, index: int) -> Plan:
+        """How layer ``index`` runs (a layer with neurons inside: folded or per-step, and why)."""
+        layer = self.layers[index]
+        key = (index, id(layer), layer.training)
+        if key not in self._plans:
+            self._plans[key] = plan(layer, self.path)
+        return self._plans[key]
+
+    def explain(self) -> str:
+        """One line per layer: which path it takes over time and why (a debug listing)."""
+        layers = list(self.layers.named_children())
+        lines = []
+        for i, (name, layer) in enumerate(layers):
+            after = layers[i + 1][1] if i + 1 < len(layers) else None
+            has_neurons = not isinstance(layer, Neuron | SpikingNet) and stateful(layer, name)
+            how = explain_layer(layer, after, self.plan(i) if has_neurons else None)
+            lines.append(f"{name:>4}  {type(layer).__name__:<14} {how}")
+        return "\n".join(lines)
 
     def forward(self, xs: Tensor, state: tuple[Any, ...] | None = None) -> tuple[Tensor, tuple]:
         check.sequence(xs)
+        _not_in_a_scope()
+        if state is not None and len(state) != len(self._stateful()):
+            raise ValueError(
+                f"state must have {len(self._stateful())} entries (one per name in "
+                f"net.neuron_names()), got {len(state)}"
+            )
         states = iter(state) if state is not None else None
         new_state = []
         owned = False  # xs is a layer's output that only this loop refers to
@@ -64,11 +131,17 @@ class SpikingNet(nn.Module):
         # torch.func transforms need autograd.Functions with setup_context: the plain layers
         shortcuts = not torch._C._are_functorch_transforms_active()
         workspace = self.workspace if shortcuts else None
-        layers, i = list(self.layers), 0
+        layers, i = list(self.layers.named_children()), 0
         while i < len(layers):
-            layer, after = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+            (name, layer), after = layers[i], layers[i + 1][1] if i + 1 < len(layers) else None
             i += 1
             if not isinstance(layer, Neuron):
+                inside = [] if isinstance(layer, SpikingNet) else stateful(layer, name)
+                if isinstance(layer, SpikingNet) or inside:
+                    xs, s = self._run_layer(i - 1, name, layer, inside, xs, states)
+                    new_state += s
+                    owned = spikes = False
+                    continue
                 xs, owned = fold_time_owned(layer, xs, spikes, workspace=workspace)
                 spikes = False
                 continue
@@ -91,18 +164,50 @@ class SpikingNet(nn.Module):
             owned, spikes = False, spiking and not has_hooks(layer)
         return xs, tuple(new_state)
 
+    def _run_layer(self, index, name, layer, inside, xs, states, records=None):
+        """A nested ``SpikingNet``, or a module with neurons inside, over ``xs``."""
+        if isinstance(layer, SpikingNet):
+            count = len(layer._stateful())
+            given = tuple(next(states) for _ in range(count)) if states is not None else None
+            ys, s = layer(xs, given)
+            return ys, list(s)
+        given = {}
+        for _, module in inside:
+            s = next(states) if states is not None else None
+            if s is not None:
+                given[module] = s
+        names = {module: qualname for qualname, module in inside}
+        path = "per-step" if records is not None else self.plan(index).path
+        ys, out = run_module(layer, xs, path, name=name, names=names, states=given, records=records)
+        return ys, [out.get(module) for _, module in inside]
+
     @torch.no_grad()
     def trace(self, xs: Tensor) -> tuple[Tensor, dict[str, dict[str, Tensor]]]:
         """Run without gradients, recording every neuron layer's outputs and state over time.
 
         Returns ``(ys, records)`` with ``records[name] = {"out": [T, B, ...], field: [T, B, ...]}``
-        for each state field (``v``, ``i``, ...), ``name`` being the layer's index in ``layers``.
+        for each state field (``v``, ``i``, ...), ``name`` being the layer's index in ``layers``
+        (``"<index>.<submodule>"`` for a neuron inside a layer's ``forward``, which runs step
+        by step here).
         """
         check.sequence(xs)
+        _not_in_a_scope()
         records: dict[str, dict[str, Tensor]] = {}
-        for name, layer in self.layers.named_children():
+        for i, (name, layer) in enumerate(self.layers.named_children()):
             if not isinstance(layer, Neuron):
-                xs = fold_time(layer, xs)
+                inside = [] if isinstance(layer, SpikingNet) else stateful(layer, name)
+                if isinstance(layer, SpikingNet):
+                    xs, inner = layer.trace(xs)
+                    records.update({f"{name}.{k}": v for k, v in inner.items()})
+                elif inside:
+                    steps: dict[nn.Module, list] = {}
+                    xs, _ = self._run_layer(i, name, layer, inside, xs, None, records=steps)
+                    for qualname, module in inside:
+                        if module in steps:
+                            outs, states = zip(*steps[module], strict=True)
+                            records[qualname] = _record(torch.cat(outs), [*states])
+                else:
+                    xs = fold_time(layer, xs)
                 continue
             states = []
 
@@ -112,6 +217,20 @@ class SpikingNet(nn.Module):
                 return y, s
 
             xs, _ = run_steps(step, xs, layer.initial_state(xs[0]))
-            fields = {f: torch.stack([getattr(s, f) for s in states]) for f in states[0]._fields}
-            records[name] = {"out": xs, **fields}
+            records[name] = _record(xs, states)
         return xs, records
+
+
+def _record(outs: Tensor, states: list) -> dict[str, Tensor]:
+    fields = states[0]._fields
+    return {"out": outs, **{f: torch.stack([getattr(s, f) for s in states]) for f in fields}}
+
+
+def _not_in_a_scope() -> None:
+    scope = None if torch.compiler.is_compiling() else current_scope()
+    if scope is not None:
+        raise ValueError(
+            f"a SpikingNet was called inside layer {scope.layer} of another one, which hands "
+            "its forward one step or folded steps: use the inner network's layers in that "
+            "module instead, or make the inner SpikingNet a layer of the outer one"
+        )

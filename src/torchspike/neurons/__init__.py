@@ -3,6 +3,7 @@
 from .alif import ALIF, ALIFState
 from .base import Neuron
 from .cuba import CubaLIF, CubaLIFState, cuba_coefficients, cuba_lif_step
+from .feedback import Feedback
 from .lif import IF, LI, LIF, LIFState, lif_step
 from .recurrent import RecurrentLIF, RecurrentLIFState
 
@@ -11,6 +12,7 @@ __all__ = [
     "ALIFState",
     "CubaLIF",
     "CubaLIFState",
+    "Feedback",
     "IF",
     "LI",
     "LIF",

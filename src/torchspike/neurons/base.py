@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .. import _checks as check
 from ..kernels.workspace import Workspace
-from ..steps import run_steps
+from ..steps import current_scope, run_steps
 
 
 def as_param(value: float | Tensor, learn: bool) -> Tensor:
@@ -22,8 +22,20 @@ class Neuron(nn.Module):
     """Base class: subclasses define ``initial_state`` and ``step`` (the maths, autograd-friendly).
 
     ``forward`` checks the input, builds zero state lazily from ``xs[0]`` (shape, dtype, device)
-    and runs ``step`` over time. Subclasses with a fused kernel override ``_run``.
+    and runs ``step`` over time. Subclasses with a fused kernel override ``_run``. Called inside
+    a module that ``SpikingNet`` runs (``x`` is one step ``[B, ...]``, or all steps folded as
+    ``[T*B, ...]``), a neuron returns ``(outputs, state)`` shaped like ``x`` and the network
+    keeps its state from step to step (:mod:`torchspike.net`).
     """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """As ``nn.Module``; inside a module that ``SpikingNet`` runs over time, the call goes
+        through the network's :class:`~torchspike.steps.Scope`, which keeps the state."""
+        # torch.compile: SpikingNet runs modules with neurons inside outside the compiled graph
+        scope = None if torch.compiler.is_compiling() else current_scope()
+        if scope is None:
+            return super().__call__(*args, **kwargs)
+        return scope.run_neuron(self, *args, **kwargs)
 
     def register(self, name: str, value: float | Tensor, learn: bool) -> None:
         param = as_param(value, learn)

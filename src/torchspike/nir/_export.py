@@ -37,6 +37,7 @@ def export(
     import nir
 
     layers = _named_layers(model)
+    _no_modules_with_neurons(layers)
     shape = _input_shape(layers, input_shape)
     shapes = _trace_shapes(model, layers, shape)
     nodes: dict[str, Any] = {"input": nir.Input(input_type=np.array(shape))}
@@ -86,6 +87,22 @@ def _named_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     if isinstance(model, nn.Sequential):
         return list(model.named_children())
     return [("0", model)]
+
+
+def _no_modules_with_neurons(layers: list[tuple[str, nn.Module]]) -> None:
+    """Refuse a layer that runs neurons in its own ``forward`` (a residual block): its graph
+    is not a chain of the layers below, and no export of it is written yet."""
+    from .._paths import stateful
+
+    for name, layer in layers:
+        inside = [] if isinstance(layer, Neuron) else stateful(layer, name)
+        if inside:
+            raise ValueError(
+                f"layer {name} ({type(layer).__name__}) runs neurons inside its own forward "
+                f"({', '.join(n for n, _ in inside)}), e.g. a residual or branching block: NIR "
+                "export takes a chain of layers (Linear, Conv, pooling, Flatten, neurons) and "
+                "cannot write such a module yet; a sew_resnet model cannot be exported"
+            )
 
 
 def _input_shape(layers, input_shape) -> tuple[int, ...]:
