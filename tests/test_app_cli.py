@@ -244,3 +244,50 @@ def test_eventprop_rescue_silent_raises_only_silent_outputs():
     torch.testing.assert_close(change[1], torch.full_like(change[1], 0.25))  # silent in sample 0
     assert torch.equal(change[0], torch.zeros_like(change[0]))
     assert torch.equal(change[2], torch.zeros_like(change[2]))
+
+
+def _nmnist_folder(root, per_class: int):
+    """A tiny N-MNIST folder in the published layout: a class's events sit in its own rows."""
+    from test_events import write_nmnist
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("Train", per_class), ("Test", 1)):
+        for label in range(10):
+            for i in range(n):
+                t = torch.sort(torch.randint(0, 290_000, (300,), generator=g)).values.tolist()
+                x = torch.randint(0, 34, (300,), generator=g).tolist()
+                y = [3 * label + int(v) for v in torch.randint(0, 3, (300,), generator=g)]
+                p = torch.randint(0, 2, (300,), generator=g).tolist()
+                write_nmnist(root, split, label, f"{i:05d}", list(zip(x, y, p, t, strict=True)))
+    return root
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        ["--recipe", "nmnist-conv", "--channels", "4", "8", "--hidden", "16", "--steps", "4"],
+        ["--method", "eventprop", "--dataset", "n-mnist", "--hidden", "16", "--duration", "0.3"],
+    ],
+)
+def test_event_data_trains_evaluates_and_plots(tmp_path, capsys, method):
+    data_dir = _nmnist_folder(tmp_path / "nmnist", per_class=2)
+    run = tmp_path / "run"
+    args = ["train", *method, "--data-dir", str(data_dir), "--epochs", "2", "--batch-size", "10"]
+    assert cli.main([*args, "--out", str(run)]) == 0
+    record = json.loads((run / "config.json").read_text())
+    assert record["recipe"] in ("nmnist-conv", "nmnist-eventprop")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 2 and 0 <= metrics["test_accuracy"] <= 1
+    capsys.readouterr()
+    assert cli.main(["eval", str(run)]) == 0
+    assert "n-mnist test accuracy" in capsys.readouterr().out
+    assert cli.main(["plot", str(run)]) == 0
+    for name in ("raster", "events"):
+        assert (run / f"{name}.png").stat().st_size > 3000
+
+
+def test_event_encodings_need_event_data(capsys):
+    assert cli.main(["train", "--encoding", "frames"]) == 2
+    assert "needs an event data set" in capsys.readouterr().err
+    assert cli.main(["train", "--dataset", "n-mnist", "--data-dir", ".", "--encoding", "rate"]) == 2
+    assert "for the event data set 'n-mnist'" in capsys.readouterr().err

@@ -7,17 +7,32 @@ import pytest
 import torch
 
 from torchspike import data
-from torchspike.app import cli, recipes
+from torchspike.app import cli, datasets, recipes
 from torchspike.app.config import ConfigError, EventPropConfig, from_dict
 from torchspike.app.load import build
 from torchspike.app.loop import Splits, fit, lr_factor
+from torchspike.data import events as ev
 
 
 def _tiny(dataset: str, n: int, seed: int = 0):
+    """``n`` random samples shaped as ``dataset``'s: tensors, or an event source whose samples
+    hold 2,000 events within the first 0.3 s (enough to make hidden neurons fire)."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, *data.input_shape(dataset), generator=g)
-    y = torch.arange(n) % data.num_classes(dataset)
-    return x, y
+    y = torch.arange(n) % datasets.num_classes(dataset)
+    if not datasets.is_events(dataset):
+        return torch.rand(n, *data.input_shape(dataset), generator=g), y
+    sensor = ev.sensor(dataset)
+
+    def read(i: int):
+        k = torch.Generator().manual_seed(i)
+        t = torch.sort(torch.randint(0, 300_000, (2000,), generator=k)).values
+        x = torch.randint(0, sensor.width, (2000,), generator=k)
+        yy = torch.randint(0, sensor.height, (2000,), generator=k)
+        p = torch.randint(0, sensor.polarities, (2000,), generator=k)
+        return ev.make_events(t, x, yy, p, sensor)
+
+    names = [str(c) for c in range(datasets.num_classes(dataset))]
+    return datasets.EventSource(ev.EventDataset(y, read, sensor=sensor, classes=names))
 
 
 @pytest.mark.parametrize("name", recipes.names())
@@ -38,11 +53,17 @@ def test_every_recipe_loads_and_trains_a_few_batches(name):
         assert result.metrics["test_spikes_per_image"] >= 0
         return
     batches = 2
-    x, y = _tiny(cfg.dataset, batches * cfg.batch_size)
+    if datasets.is_events(cfg.dataset):  # a few small batches and layers: events cost
+        cfg.batch_size = min(cfg.batch_size, 8)
+        cfg.hidden = [min(h, 64) for h in cfg.hidden]
+    train = _tiny(cfg.dataset, batches * cfg.batch_size)
+    val = datasets.as_source(train).take(torch.arange(16))
+    if datasets.is_events(cfg.dataset):
+        val = _tiny(cfg.dataset, 8, seed=1)
     torch.manual_seed(0)
     method, model = build(cfg)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    metrics = fit(cfg, method, model, Splits((x, y), (x[:16], y[:16])), log=lambda _: None)
+    metrics = fit(cfg, method, model, Splits(train, val), log=lambda _: None)
     assert math.isfinite(metrics["epochs"][0]["train_loss"])
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, f"{name}: no parameter changed"

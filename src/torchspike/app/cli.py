@@ -421,7 +421,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import data
+    from . import datasets
 
     parser = _Parser(prog="torchspike", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"torchspike {__version__}")
@@ -434,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dataset",
         default=None,
-        choices=list(data.DATASETS),
+        choices=list(datasets.ALL),
         help="another dataset with the same input shape",
     )
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])

@@ -13,9 +13,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import data, surrogate
+from .. import surrogate
+from . import datasets
 
 METHODS = ("bptt", "eventprop", "stdp")
+EVENT_CODES = {"bptt": ("frames", "spikes"), "eventprop": ("events",)}  # for event data sets
 DEVICES = "cpu, cuda or cuda:N"
 
 
@@ -36,7 +38,7 @@ class Common:
     """Settings of every method."""
 
     method: str = setting("bptt", "training method", choices=METHODS)
-    dataset: str = setting("digits", "data set", choices=data.DATASETS)
+    dataset: str = setting("digits", "data set", choices=datasets.ALL)
     data_dir: str | None = setting(None, "folder with the IDX files (mnist/, fashion-mnist/)")
     epochs: int = setting(10, "passes over the training data")
     batch_size: int = setting(128, "samples per step (the global batch under torchrun)")
@@ -45,6 +47,19 @@ class Common:
 
     def check(self) -> None:
         _positive_int(self, "epochs", "batch_size")
+        encoding = getattr(self, "encoding", None)
+        if encoding is not None:
+            event_codes = EVENT_CODES.get(self.method, ())
+            if datasets.is_events(self.dataset) and encoding not in event_codes:
+                raise ConfigError(
+                    f"encoding must be one of {list(event_codes)} for the event data set "
+                    f"{self.dataset!r}, got {encoding!r}"
+                )
+            if not datasets.is_events(self.dataset) and encoding in event_codes:
+                raise ConfigError(
+                    f"encoding {encoding!r} needs an event data set "
+                    f"({', '.join(datasets.EVENTS)}), got dataset {self.dataset!r}"
+                )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
         check_device(self.device)
@@ -106,7 +121,12 @@ class BPTTConfig(Gradient):
     steps: int = setting(25, "time steps per sample")
     beta: float = setting(0.95, "membrane decay per step")
     encoding: str = setting(
-        "direct", "input code", choices=("direct", "rate", "latency", "binary-time")
+        "direct",
+        "input code (event data: frames of event counts, or spikes where a bin has any)",
+        choices=("direct", "rate", "latency", "binary-time", "frames", "spikes"),
+    )
+    event_duration: float = setting(
+        300_000.0, "event data: microseconds of each recording binned into the steps"
     )
     surrogate: str = setting("atan", "surrogate derivative", choices=tuple(surrogate.NAMES))
     dropout: float = setting(0.0, "conv: dropout before each fully connected layer")
@@ -124,14 +144,17 @@ class BPTTConfig(Gradient):
             raise ConfigError(
                 f"readout 'li' has no spikes: loss must be 'ce-membrane', got {self.loss!r}"
             )
-        if self.arch == "conv" and len(data.input_shape(self.dataset)) != 3:
+        _positive(self, "event_duration")
+        if self.arch == "conv" and len(datasets.input_shape(self.dataset)) != 3:
             raise ConfigError(f"arch 'conv' needs images; dataset {self.dataset!r} is not")
-        for name in ("channels", "dropout", "neuron"):
+        for name in ("channels", "dropout", "neuron", "event_duration"):
             why = self.uses(name)
             if why and getattr(self, name) != default(type(self), name):
                 raise ConfigError(f"{name} {why}")
 
     def uses(self, name: str) -> str | None:
+        if name == "event_duration" and not datasets.is_events(self.dataset):
+            return f"does nothing with dataset {self.dataset!r} (only with event data)"
         if name in ("channels", "dropout") and self.arch == "fc":
             return "does nothing with arch 'fc' (only with conv)"
         if name == "neuron" and self.arch == "conv":
@@ -156,7 +179,11 @@ class EventPropConfig(Gradient):
         "ttfs: first-spike times; max-voltage, sum, sum-exp: an LI read-out's voltage",
         choices=("max-voltage", "ttfs", "sum", "sum-exp"),
     )
-    encoding: str = setting("latency", "input code", choices=("latency", "binary-time"))
+    encoding: str = setting(
+        "latency",
+        "input code (event data: events, each input spike at its event's exact time)",
+        choices=("latency", "binary-time", "events"),
+    )
     tau_mem: float = setting(20e-3, "membrane time constant (s)")
     tau_syn: float = setting(5e-3, "synaptic time constant (s)")
     dt: float = setting(1e-3, "simulation step (s)")
@@ -203,6 +230,8 @@ class EventPropConfig(Gradient):
             self.library()
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if datasets.is_events(self.dataset) and (self.bias_spike or self.input_dropout):
+            raise ConfigError("bias_spike and input_dropout are not available with event data")
         if self.rescue_silent and self.loss != "ttfs":
             raise ConfigError(f"rescue_silent does nothing with loss {self.loss!r} (only ttfs)")
 
@@ -268,6 +297,8 @@ class STDPConfig(Common):
 
     def check(self) -> None:
         super().check()
+        if datasets.is_events(self.dataset):
+            raise ConfigError(f"method stdp trains on static images, not {self.dataset!r}")
         _positive_int(self, "n_neurons", "update_interval")
         if self.label_images < 0:
             raise ConfigError(f"label_images must be an integer >= 0, got {self.label_images!r}")
@@ -289,7 +320,7 @@ class STDPConfig(Common):
             update_interval=self.update_interval,
             label_images=self.label_images,
             checkpoint_every=checkpoint_every,
-            n_classes=data.num_classes(self.dataset),
+            n_classes=datasets.num_classes(self.dataset),
             threads=threads,
             params=dict(self.params),
         )

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .. import data
+from . import datasets
 from .load import open_trained
 from .loop import predict
 
@@ -26,10 +26,11 @@ def format_confusion(matrix: torch.Tensor) -> str:
 
 
 def check_dataset(name: str, trained_on: str) -> None:
-    if data.input_shape(name) != data.input_shape(trained_on):
+    shape, trained = datasets.input_shape(name), datasets.input_shape(trained_on)
+    if shape != trained:
         raise ValueError(
-            f"--dataset {name}: its input shape {data.input_shape(name)} differs from "
-            f"{trained_on}'s {data.input_shape(trained_on)}, which the run was trained on"
+            f"--dataset {name}: its input shape {shape} differs from {trained_on}'s {trained}, "
+            f"which the run was trained on"
         )
 
 
@@ -44,10 +45,13 @@ def evaluate_run(
     _, cfg, method, model = open_trained(run_dir)
     name = dataset or cfg.dataset
     check_dataset(name, cfg.dataset)
-    x, y = data.load(name, split, data_dir or cfg.data_dir)
-    pred = predict(method, model, x, cfg)
+    source = datasets.load(name, split, data_dir or cfg.data_dir)
+    if source is None:
+        raise ValueError(f"--split {split}: data set {name!r} has no such split")
+    y = source.labels
+    pred = predict(method, model, source, cfg)
     acc = (pred == y).float().mean().item()
-    matrix = confusion_matrix(pred, y, data.num_classes(name))
+    matrix = confusion_matrix(pred, y, datasets.num_classes(name))
     if echo:
         print(f"{name} {split} accuracy: {acc:.4f} ({int((pred == y).sum())}/{len(y)})")
         print(format_confusion(matrix))

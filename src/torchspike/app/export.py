@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .. import data
+from . import datasets
 from .load import open_trained
 
 
@@ -36,7 +36,7 @@ def export_run(
     from ..nir import export
 
     _, cfg, _, model = open_trained(run_dir)
-    graph = export(model, data.input_shape(cfg.dataset), dt=dt, strict=strict)
+    graph = export(model, datasets.input_shape(cfg.dataset), dt=dt, strict=strict)
     meta = {"dataset": cfg.dataset, "method": cfg.method}
     meta.update({k: getattr(cfg, k) for k in ("steps", "encoding") if hasattr(cfg, k)})
     graph.metadata.update(meta)

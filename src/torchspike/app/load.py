@@ -7,7 +7,8 @@ from typing import Any
 
 from torch import nn
 
-from .. import data, files
+from .. import files
+from . import datasets
 from .config import RunConfig
 from .rundir import CHECKPOINT, WEIGHTS, RunDir, RunError
 
@@ -17,7 +18,8 @@ def build(cfg: RunConfig) -> tuple[Any, nn.Module]:
     from .methods import method_for
 
     method = method_for(cfg.method)
-    model = method.build(cfg, data.input_shape(cfg.dataset), data.num_classes(cfg.dataset))
+    shape, classes = datasets.input_shape(cfg.dataset), datasets.num_classes(cfg.dataset)
+    model = method.build(cfg, shape, classes)
     return method, model
 
 

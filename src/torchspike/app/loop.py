@@ -18,26 +18,34 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import data, files
+from .. import files
+from . import datasets
 from .config import Gradient
+from .datasets import Source, as_source
 from .distributed import Context
 from .progress import Interrupted, StopOnSigint, bar
 from .rundir import FORMAT, METRICS, WEIGHTS, RunDir, RunError, peak_memory_mib
 
 Pair = tuple[Tensor, Tensor]
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass
 class Splits:
-    train: Pair
-    validation: Pair | None = None
-    test: Pair | None = None
+    """Training, validation and test data: sources (:mod:`.datasets`) or ``(x, y)`` pairs."""
+
+    train: Source | Pair
+    validation: Source | Pair | None = None
+    test: Source | Pair | None = None
+
+    def __post_init__(self) -> None:
+        self.train = as_source(self.train)
+        self.validation = None if self.validation is None else as_source(self.validation)
+        self.test = None if self.test is None else as_source(self.test)
 
 
 def load_splits(cfg: Gradient) -> Splits:
-    return Splits(
-        *(data.load(cfg.dataset, split, cfg.data_dir) for split in ("train", "validation", "test"))
-    )
+    return Splits(*(datasets.load(cfg.dataset, s, cfg.data_dir) for s in SPLITS))
 
 
 def lr_factor(cfg: Gradient, epoch: int) -> float:
@@ -68,22 +76,22 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[
 
 
 @torch.no_grad()
-def predict(method: Any, model: nn.Module, x: Tensor, cfg: Gradient) -> Tensor:
-    """Class predictions for ``x`` in batches, in eval mode."""
+def predict(method: Any, model: nn.Module, source: Source, cfg: Gradient) -> Tensor:
+    """Class predictions for every sample of ``source`` in batches, in eval mode."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     preds = [
-        method.scores(model, x[idx].to(device), cfg).argmax(1).cpu()
-        for idx in batches(len(x), max(cfg.batch_size, 256), None)
+        method.scores(model, source.take(idx)[0].to(device), cfg).argmax(1).cpu()
+        for idx in batches(len(source), max(cfg.batch_size, 256), None)
     ]
     model.train(was_training)
     return torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
 
 
-def accuracy(method: Any, model: nn.Module, pair: Pair, cfg: Gradient) -> float:
-    x, y = pair
-    return (predict(method, model, x, cfg) == y).float().mean().item() if len(y) else math.nan
+def accuracy(method: Any, model: nn.Module, source: Source, cfg: Gradient) -> float:
+    y = source.labels
+    return (predict(method, model, source, cfg) == y).float().mean().item() if len(y) else math.nan
 
 
 def fit(
@@ -190,9 +198,9 @@ class _Loop:
         lr = cfg.lr * lr_factor(cfg, epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        x_train, y_train = self.splits.train
+        train = self.splits.train
         generator = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = batches(len(x_train), cfg.batch_size, generator)
+        order = batches(len(train), cfg.batch_size, generator)
         start = self.position if self.position["epoch"] == epoch else _fresh(epoch)
         tally = {k: start[k] for k in ("loss_sum", "correct", "seen", "silent")}
         began = time.perf_counter()
@@ -203,7 +211,8 @@ class _Loop:
             weight = ctx.world * len(rows) / len(order[b])
             if not len(rows):  # fewer rows than workers: take part with a zero-weight row
                 rows = order[b][:1]
-            x, y = x_train[rows].to(device), y_train[rows].to(device)
+            x, y = train.take(rows)
+            x, y = x.to(device), y.to(device)
             loss, scores = self.method.loss_and_scores(self.runner, x, y, cfg)
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages rank gradients: weight each rank's mean loss by its share
@@ -271,7 +280,9 @@ class _Loop:
             acc = self.best["validation_accuracy"]
             self.log(f"keeping epoch {self.best['epoch']} (validation accuracy {acc:.4f})")
         test = self.splits.test
-        test_acc = accuracy(self.method, self.model, test, self.cfg) if test else math.nan
+        test_acc = (
+            accuracy(self.method, self.model, test, self.cfg) if test is not None else math.nan
+        )
         wall = time.perf_counter() - t0
         metrics: dict[str, Any] = {
             "epochs": self.history,

@@ -102,8 +102,10 @@ MAX_SAMPLES = 16
 
 
 def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int = 4) -> list[Path]:
-    """Write ``curves.png``, ``raster.png``, ``membrane.png`` and ``confusion.png``."""
-    from .. import data, files
+    """Write ``curves.png``, ``raster.png``, ``membrane.png``, ``confusion.png`` and, for event
+    data, ``events.png`` (a test sample's event frames, its label and the prediction)."""
+    from .. import files
+    from . import datasets
     from .evaluate import evaluate_run
     from .load import open_trained
 
@@ -116,8 +118,8 @@ def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int
         history = files.load_json(run / "metrics.json").get("epochs", [])
         if history:
             written.append(curves(history, out / "curves.png"))
-    x, y = data.load(cfg.dataset, "test", cfg.data_dir)
-    x, y = x[:samples], y[:samples]
+    test = datasets.load(cfg.dataset, "test", cfg.data_dir)
+    x, y = test.take(torch.arange(min(samples, len(test))))
     torch.manual_seed(cfg.seed)
     records = method.trace(model, x, cfg)
     written.append(rasters(records, len(y), out / "raster.png"))
@@ -126,6 +128,14 @@ def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int
         v, v_th = last["v"], method.threshold(model)
         spikes = None if last["out"] is v or v_th is None else v > v_th
         written.append(membrane(v, spikes, v_th, y, out / "membrane.png"))
+    if isinstance(test, datasets.EventSource):  # the first test sample's events and prediction
+        from ..data.events import plot_events
+
+        with torch.no_grad():
+            pred = int(method.scores(model, x, cfg).argmax(1)[0])
+        path = out / "events.png"
+        plot_events(test.dataset.events(0), path=path, label=int(y[0]), prediction=pred)
+        written.append(path)
     _, matrix = evaluate_run(run.path, echo=False)
     written.append(confusion(matrix, out / "confusion.png"))
     return written

@@ -22,7 +22,7 @@ from .layers import LIFLayer, LIReadout
 from .losses import LOSSES, READOUT, first_spike_loss, predict, voltage_ce
 from .spikes import Spikes, from_times
 
-ENCODINGS = ("latency", "binary-time")
+ENCODINGS = ("latency", "binary-time", "events")  # events: Spikes made from event data
 
 
 @dataclass
@@ -125,6 +125,11 @@ class Config:
 def encode(x: Tensor, config: Config, *, generator: torch.Generator | None = None) -> Spikes:
     """Input spikes of a batch ``x`` ``[B, ...]`` in [0, 1]; with a ``generator``, inputs are
     dropped with probability ``config.input_dropout`` (training)."""
+    if config.encoding == "events":
+        raise ValueError(
+            "encoding 'events' takes event data: make the input Spikes with "
+            "torchspike.data.events.to_spike_times"
+        )
     x = x.flatten(1)
     start, end = config.window()
     if config.encoding == "binary-time":

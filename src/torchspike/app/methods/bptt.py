@@ -5,11 +5,16 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ... import encode, loss, models, surrogate
+from ...data.events import EventBatch, to_frames, to_spikes
 from ..config import BPTTConfig
 
 
-def encode_input(x: Tensor, cfg: BPTTConfig) -> Tensor:
-    """``[B, ...]`` in [0, 1] to ``[T, B, ...]`` with the configured code."""
+def encode_input(x: Tensor | EventBatch, cfg: BPTTConfig) -> Tensor:
+    """``[B, ...]`` in [0, 1] (or a batch of events) to ``[T, B, ...]`` with the configured code:
+    event data become ``steps`` bins of ``event_duration`` microseconds."""
+    if isinstance(x, EventBatch):
+        code = to_frames if cfg.encoding == "frames" else to_spikes
+        return code(x, bins=cfg.steps, duration=cfg.event_duration)
     if cfg.encoding == "direct":
         return encode.direct(x, cfg.steps)
     if cfg.encoding == "rate":

@@ -5,11 +5,22 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ...data.events import EventBatch, to_spike_times
 from ...eventprop import train as ep
 from ...eventprop.losses import check_outputs_fired, silent_samples
 from ...eventprop.losses import scores as output_scores
 from ...eventprop.spikes import Spikes
 from ..config import EventPropConfig
+
+
+def encode(x: Tensor | EventBatch, cfg: EventPropConfig, options, train: bool) -> Spikes:
+    """Input spikes: the configured code of ``[B, ...]`` values, or event data at their exact
+    times (events after ``duration`` are dropped)."""
+    if isinstance(x, EventBatch):
+        return to_spike_times(x, dt=cfg.dt, steps=options.steps)
+    # input dropout draws from torch's global generator: seeded by the loop, checkpointed
+    generator = torch.default_generator if train and options.input_dropout > 0 else None
+    return ep.encode(x, options, generator=generator)
 
 
 class EventProp:
@@ -21,9 +32,7 @@ class EventProp:
 
     def _run(self, model: nn.Module, x: Tensor, cfg: EventPropConfig, train: bool):
         options = cfg.library()
-        # input dropout draws from torch's global generator: seeded by the loop, checkpointed
-        generator = torch.default_generator if train and options.input_dropout > 0 else None
-        return model(ep.encode(x, options, generator=generator)), options
+        return model(encode(x, cfg, options, train)), options
 
     def loss_and_scores(
         self, model: nn.Module, x: Tensor, y: Tensor, cfg: EventPropConfig
@@ -62,7 +71,7 @@ class EventProp:
         """Dense ``[T, B, N]`` spike rasters of every spiking layer (for plots)."""
         records: dict[str, dict[str, Tensor]] = {}
         with torch.no_grad():
-            s = ep.encode(x, cfg.library())
+            s = encode(x, cfg, cfg.library(), train=False)
             for name, layer in model.named_children():
                 s = layer(s)
                 if isinstance(s, Spikes):
