@@ -291,3 +291,18 @@ def test_event_encodings_need_event_data(capsys):
     assert "needs an event data set" in capsys.readouterr().err
     assert cli.main(["train", "--dataset", "n-mnist", "--data-dir", ".", "--encoding", "rate"]) == 2
     assert "for the event data set 'n-mnist'" in capsys.readouterr().err
+
+
+def test_sew_arch_trains_and_its_export_is_refused_clearly(tmp_path, capsys):
+    run = tmp_path / "sew"
+    args = ["train", "--arch", "sew", "--channels", "4", "8", "--blocks", "1", "--steps", "3"]
+    assert cli.main([*args, "--epochs", "1", "--out", str(run)]) == 0
+    record = json.loads((run / "config.json").read_text())
+    assert record["config"]["arch"] == "sew" and record["config"]["blocks"] == 1
+    model, _ = __import__("torchspike").load_run(run)
+    assert any(type(m).__name__ == "SEWBlock" for m in model.modules())
+    capsys.readouterr()
+    assert cli.main(["export", str(run), str(tmp_path / "sew.nir")]) == 2
+    assert "SEWBlock" in capsys.readouterr().err
+    assert cli.main(["train", "--arch", "sew", "--hidden", "10", "--out", str(tmp_path / "x")]) == 2
+    assert cli.main(["train", "--blocks", "2", "--out", str(tmp_path / "y")]) == 2

@@ -112,7 +112,11 @@ class BPTTConfig(Gradient):
     """Surrogate-gradient BPTT of a fully connected or convolutional LIF network."""
 
     method: str = setting("bptt", "training method", choices=METHODS)
-    arch: str = setting("fc", "network: fully connected or convolutional", choices=("fc", "conv"))
+    arch: str = setting(
+        "fc",
+        "network: fully connected, convolutional, or a small SEW-ResNet (residual conv)",
+        choices=("fc", "conv", "sew"),
+    )
     hidden: list[int] = setting([1000], "hidden layer sizes (conv: after the conv blocks)")
     channels: list[int] = setting([32, 64], "conv: channels of each conv block")
     neuron: str = setting("lif", "fc: hidden neuron model", choices=("lif", "if"))
@@ -130,6 +134,7 @@ class BPTTConfig(Gradient):
     )
     surrogate: str = setting("atan", "surrogate derivative", choices=tuple(surrogate.NAMES))
     dropout: float = setting(0.0, "conv: dropout before each fully connected layer")
+    blocks: int = setting(1, "sew: residual blocks after each downsampling conv")
 
     def check(self) -> None:
         super().check()
@@ -145,9 +150,11 @@ class BPTTConfig(Gradient):
                 f"readout 'li' has no spikes: loss must be 'ce-membrane', got {self.loss!r}"
             )
         _positive(self, "event_duration")
-        if self.arch == "conv" and len(datasets.input_shape(self.dataset)) != 3:
+        if self.blocks < 0:
+            raise ConfigError(f"blocks must be an integer >= 0, got {self.blocks!r}")
+        if self.arch in ("conv", "sew") and len(datasets.input_shape(self.dataset)) != 3:
             raise ConfigError(f"arch 'conv' needs images; dataset {self.dataset!r} is not")
-        for name in ("channels", "dropout", "neuron", "event_duration"):
+        for name in ("channels", "dropout", "neuron", "event_duration", "blocks"):
             why = self.uses(name)
             if why and getattr(self, name) != default(type(self), name):
                 raise ConfigError(f"{name} {why}")
@@ -155,10 +162,16 @@ class BPTTConfig(Gradient):
     def uses(self, name: str) -> str | None:
         if name == "event_duration" and not datasets.is_events(self.dataset):
             return f"does nothing with dataset {self.dataset!r} (only with event data)"
-        if name in ("channels", "dropout") and self.arch == "fc":
-            return "does nothing with arch 'fc' (only with conv)"
-        if name == "neuron" and self.arch == "conv":
-            return "does nothing with arch 'conv' (its hidden neurons are LIF)"
+        if name == "channels" and self.arch == "fc":
+            return "does nothing with arch 'fc' (only with conv or sew)"
+        if name == "dropout" and self.arch != "conv":
+            return f"does nothing with arch {self.arch!r} (only with conv)"
+        if name == "blocks" and self.arch != "sew":
+            return f"does nothing with arch {self.arch!r} (only with sew)"
+        if name == "hidden" and self.arch == "sew":
+            return "does nothing with arch 'sew' (it pools to the read-out)"
+        if name == "neuron" and self.arch != "fc":
+            return f"does nothing with arch {self.arch!r} (its hidden neurons are LIF)"
         return super().uses(name)
 
 
@@ -291,7 +304,8 @@ class STDPConfig(Common):
     )
     update_interval: int = setting(10_000, "images between label assignments", flag=False)
     label_images: int = setting(0, "frozen labelling pass over this many images (0: last window)")
-    params: dict[str, float] = setting(
+    eval_batch_size: int = setting(1024, "images per batch in the frozen labelling and test passes")
+    params: dict[str, float | str] = setting(
         {}, "Diehl & Cook model parameters (torchspike.stdp.DiehlCookParams)", flag=False
     )
 
@@ -299,7 +313,7 @@ class STDPConfig(Common):
         super().check()
         if datasets.is_events(self.dataset):
             raise ConfigError(f"method stdp trains on static images, not {self.dataset!r}")
-        _positive_int(self, "n_neurons", "update_interval")
+        _positive_int(self, "n_neurons", "update_interval", "eval_batch_size")
         if self.label_images < 0:
             raise ConfigError(f"label_images must be an integer >= 0, got {self.label_images!r}")
         try:
@@ -319,6 +333,7 @@ class STDPConfig(Common):
             seed=self.seed,
             update_interval=self.update_interval,
             label_images=self.label_images,
+            eval_batch_size=self.eval_batch_size,
             checkpoint_every=checkpoint_every,
             n_classes=datasets.num_classes(self.dataset),
             threads=threads,

@@ -32,6 +32,17 @@ class BPTT:
     def build(self, cfg: BPTTConfig, in_shape: tuple[int, ...], classes: int) -> nn.Module:
         spike_fn = surrogate.get(cfg.surrogate)
         membrane = cfg.loss == "ce-membrane"
+        if cfg.arch == "sew":
+            return models.sew_resnet(
+                in_shape,
+                cfg.channels,
+                cfg.blocks,
+                classes,
+                beta=cfg.beta,
+                spike_fn=spike_fn,
+                readout=cfg.readout,
+                readout_membrane=membrane,
+            )
         if cfg.arch == "conv":
             return models.convolutional(
                 in_shape,
