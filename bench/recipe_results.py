@@ -16,6 +16,13 @@ import statistics
 from pathlib import Path
 
 
+def _short(commit: str | None) -> str:
+    """A commit's first 12 digits; ``+dirty``: the tree had uncommitted changes then."""
+    if not commit:
+        return "?"
+    return commit[:12] + ("+dirty" if commit.endswith("+dirty") else "")
+
+
 def _row(run: Path) -> dict:
     record = json.loads((run / "config.json").read_text())
     metrics = json.loads((run / "metrics.json").read_text())
@@ -40,7 +47,7 @@ def _row(run: Path) -> dict:
         "wall_min": metrics.get("wall_seconds", 0) / 60,
         "peak_mib": metrics.get("peak_memory_mib"),
         "threads": prov.get("threads"),
-        "commit": (prov.get("commit") or "?")[:12],
+        "commit": _short(prov.get("commit")),
         "command": f"torchspike train --recipe {name} {flags}".strip(),
     }
 
