@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from .. import data
@@ -83,7 +82,3 @@ def as_source(pair: Any) -> Source:
         return pair
     x, y = pair
     return Tensors(x, y)
-
-
-def to_device(x: Any, device: torch.device) -> Any:
-    return x.to(device)

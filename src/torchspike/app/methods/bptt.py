@@ -30,40 +30,20 @@ class BPTT:
     """Build, run and score a surrogate-gradient network."""
 
     def build(self, cfg: BPTTConfig, in_shape: tuple[int, ...], classes: int) -> nn.Module:
-        spike_fn = surrogate.get(cfg.surrogate)
-        membrane = cfg.loss == "ce-membrane"
+        common = dict(
+            beta=cfg.beta,
+            spike_fn=surrogate.get(cfg.surrogate),
+            readout=cfg.readout,
+            readout_membrane=cfg.loss == "ce-membrane",
+        )
         if cfg.arch == "sew":
-            return models.sew_resnet(
-                in_shape,
-                cfg.channels,
-                cfg.blocks,
-                classes,
-                beta=cfg.beta,
-                spike_fn=spike_fn,
-                readout=cfg.readout,
-                readout_membrane=membrane,
-            )
+            return models.sew_resnet(in_shape, cfg.channels, cfg.blocks, classes, **common)
         if cfg.arch == "conv":
             return models.convolutional(
-                in_shape,
-                cfg.channels,
-                cfg.hidden,
-                classes,
-                beta=cfg.beta,
-                spike_fn=spike_fn,
-                readout=cfg.readout,
-                readout_membrane=membrane,
-                dropout=cfg.dropout,
+                in_shape, cfg.channels, cfg.hidden, classes, dropout=cfg.dropout, **common
             )
         return models.fully_connected(
-            in_shape,
-            cfg.hidden,
-            classes,
-            hidden_neuron=cfg.neuron,
-            readout=cfg.readout,
-            beta=cfg.beta,
-            spike_fn=spike_fn,
-            readout_membrane=membrane,
+            in_shape, cfg.hidden, classes, hidden_neuron=cfg.neuron, **common
         )
 
     def loss_and_scores(
