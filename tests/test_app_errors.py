@@ -267,3 +267,20 @@ def test_fashion_mnist_files_in_an_mnist_data_dir(capsys, tmp_path, monkeypatch)
     err = _refused(capsys, [*argv, "--out", str(out), "--hidden", "16", "--epochs", "1"])
     assert "is Fashion-MNIST's training images, not MNIST's" in err and "--data-dir" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([*TRAIN, "--out", ""], "--out is empty: give a path"),
+        ([*TRAIN, "--data-dir", ""], "--data-dir is empty: give a path"),
+        (["train", "--config", ""], "--config is empty: give a path"),
+        (["train", "--recipe", ""], "--recipe is empty: give a path"),
+        (["plot", ""], "run is empty: give a path"),
+        (["export", "", "model.nir"], "run is empty: give a path"),
+    ],
+)
+def test_empty_paths_are_refused(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)  # an empty path must not fall back to this folder or runs/
+    assert message in _refused(capsys, argv)
+    assert list(tmp_path.iterdir()) == []

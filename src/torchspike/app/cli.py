@@ -454,6 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PATH_ARGUMENTS = ("out", "data_dir", "config", "recipe", "run", "output")
+
+
+def _refuse_empty_paths(args: argparse.Namespace) -> None:
+    """An empty path would silently mean the default or the current folder: refuse it."""
+    for name in PATH_ARGUMENTS:
+        if getattr(args, name, None) == "":
+            shown = name if name in ("run", "output") else _flag(name)
+            raise ConfigError(f"{shown} is empty: give a path")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     commands = {
@@ -466,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..eventprop.losses import SilentOutputError
 
     try:
+        _refuse_empty_paths(args)
         return commands[args.command](args)
     except SilentOutputError as err:
         print(f"torchspike {args.command}: error: {err}", file=sys.stderr)
