@@ -276,9 +276,13 @@ def test_event_data_trains_evaluates_and_plots(tmp_path, capsys, method):
     assert cli.main([*args, "--out", str(run)]) == 0
     record = json.loads((run / "config.json").read_text())
     assert record["recipe"] in ("nmnist-conv", "nmnist-eventprop")
-    metrics = json.loads((run / "metrics.json").read_text())
+    text = (run / "metrics.json").read_text()
+    assert "NaN" not in text  # no validation split: null, which every JSON reader accepts
+    metrics = json.loads(text)
     assert len(metrics["epochs"]) == 2 and 0 <= metrics["test_accuracy"] <= 1
-    capsys.readouterr()
+    assert all(e["validation_accuracy"] is None for e in metrics["epochs"])
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and "val acc" not in out
     assert cli.main(["eval", str(run)]) == 0
     assert "n-mnist test accuracy" in capsys.readouterr().out
     assert cli.main(["plot", str(run)]) == 0
@@ -306,3 +310,12 @@ def test_sew_arch_trains_and_its_export_is_refused_clearly(tmp_path, capsys):
     assert "SEWBlock" in capsys.readouterr().err
     assert cli.main(["train", "--arch", "sew", "--hidden", "10", "--out", str(tmp_path / "x")]) == 2
     assert cli.main(["train", "--blocks", "2", "--out", str(tmp_path / "y")]) == 2
+
+
+def test_keep_best_without_a_validation_split_is_refused(tmp_path, capsys):
+    data_dir = _nmnist_folder(tmp_path / "nmnist", per_class=1)
+    run = tmp_path / "run"
+    argv = ["train", "--recipe", "nmnist-eventprop", "--data-dir", str(data_dir), "--keep-best"]
+    assert cli.main([*argv, "--out", str(run)]) == 2
+    assert "keep_best needs a validation split" in capsys.readouterr().err
+    assert not run.exists()

@@ -292,9 +292,11 @@ def _load_data(cfg) -> Any:
 
     if cfg.method == "stdp":
         return tuple(data.load(cfg.dataset, s, cfg.data_dir) for s in ("train+validation", "test"))
-    from .loop import load_splits
+    from .loop import check_splits, load_splits
 
-    return load_splits(cfg)
+    splits = load_splits(cfg)
+    check_splits(cfg, splits)
+    return splits
 
 
 def _train(cfg, run, record: dict[str, Any], splits, *, resume: bool, threads: int) -> int:

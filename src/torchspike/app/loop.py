@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .. import files
 from . import datasets
-from .config import Gradient
+from .config import ConfigError, Gradient
 from .datasets import Source, as_source
 from .distributed import Context
 from .progress import Interrupted, StopOnSigint, bar
@@ -94,6 +94,19 @@ def accuracy(method: Any, model: nn.Module, source: Source, cfg: Gradient) -> fl
     return (predict(method, model, source, cfg) == y).float().mean().item() if len(y) else math.nan
 
 
+def has_rows(source: Source | None) -> bool:
+    return source is not None and len(source.labels) > 0
+
+
+def check_splits(cfg: Gradient, splits: Splits) -> None:
+    """``keep_best`` picks an epoch by validation accuracy: refuse it without validation rows."""
+    if cfg.keep_best and not has_rows(splits.validation):
+        raise ConfigError(
+            f"keep_best needs a validation split, and dataset {cfg.dataset!r} has none here "
+            f"(its test split is the held-out one): set keep_best = false (--no-keep-best)"
+        )
+
+
 def fit(
     cfg: Gradient,
     method: Any,
@@ -112,6 +125,7 @@ def fit(
     ``on_batch(epoch, batch)`` is called after each optimiser step (tests interrupt with it);
     ``on_epoch(record)`` after each epoch.
     """
+    check_splits(cfg, splits)
     ctx = Context.from_env(cfg.device)
     try:
         quiet = log if ctx.is_main else (lambda _: None)
@@ -243,7 +257,7 @@ class _Loop:
         seen = max(tally["seen"], 1)
         self.method.check_epoch(epoch, tally, cfg)
         val = self.splits.validation
-        val_acc = accuracy(self.method, self.model, val, cfg) if val is not None else math.nan
+        val_acc = accuracy(self.method, self.model, val, cfg) if has_rows(val) else None
         if cfg.keep_best and val_acc > self.best.get("validation_accuracy", -1.0):
             weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
             self.best = {"epoch": epoch + 1, "validation_accuracy": val_acc, "weights": weights}
@@ -260,7 +274,9 @@ class _Loop:
         self.history.append(record)
         self.log(
             f"epoch {epoch + 1}/{cfg.epochs}  lr {lr:.3g}  loss {record['train_loss']:.4f}  "
-            f"train acc {record['train_accuracy']:.4f}  val acc {val_acc:.4f}  ({seconds:.1f} s)"
+            f"train acc {record['train_accuracy']:.4f}  "
+            + (f"val acc {val_acc:.4f}  " if val_acc is not None else "")
+            + f"({seconds:.1f} s)"
         )
         self.position = _fresh(epoch + 1)
         self.save(self.position)

@@ -235,7 +235,7 @@ def fit(
     (:func:`torchspike.app.loop.fit`: ``config.optimizer``, ``lr`` decayed by ``lr_decay`` each
     epoch, ``keep_best`` on ``val``, the silent-output rescue). Returns ``(model, history)``,
     one dict per epoch with ``epoch``, ``lr``, ``train_loss``, ``train_accuracy``,
-    ``validation_accuracy`` (NaN without ``val``) and ``seconds``; ``log`` gets each as it ends.
+    ``validation_accuracy`` (None without ``val``) and ``seconds``; ``log`` gets each as it ends.
     """
     from ..app.config import EventPropConfig
     from ..app.loop import Splits
