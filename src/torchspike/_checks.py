@@ -33,6 +33,8 @@ def finite(x: Tensor, name: str) -> None:
     """Raise if ``x`` holds a NaN or an infinity (one summing pass when all is well)."""
     if _is_compiling() or not x.is_floating_point() or x.numel() == 0:
         return
+    while torch._C._functorch.is_functorch_wrapped_tensor(x):  # torch.func: check the values
+        x = torch._C._functorch.get_unwrapped(x)  # underneath (vmap refuses a data-dependent if)
     if x.dim() > 0 and x.shape[0] > 1 and x.stride(0) == 0:
         x = x[0]  # a static input repeated over time: check one copy
     if not bool(torch.isfinite(x.sum())):  # NaN and inf propagate; or a finite overflow

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .kernels.folded_linear import folded_linear
+from .kernels.lif_sequence import applies as kernels_apply
 from .kernels.lif_sequence import needs_grad
 from .kernels.sparse import maybe_sparse_linear
 from .kernels.workspace import Workspace
@@ -92,13 +93,15 @@ def plain_linear(layer: nn.Module, x: Tensor, dims: int = 2) -> bool:
     """True when ``layer(x)`` is exactly ``F.linear(x, weight, bias)`` for an ``x`` of ``dims``
     dimensions: an ``nn.Linear`` (not a subclass) without hooks, outside autocast, with ``x`` of
     the weight's dtype; only then may its product be computed another way (:mod:`.kernels.sparse`,
-    :mod:`.kernels.folded_linear`, :mod:`.kernels.lif_linear`)."""
+    :mod:`.kernels.folded_linear`, :mod:`.kernels.lif_linear`), and not under ``torch.func``
+    transforms or forward-mode AD, which those kernels do not support (:func:`kernels_apply`)."""
     return (
         type(layer) is nn.Linear
         and not has_hooks(layer)
         and x.dim() == dims
         and x.dtype == layer.weight.dtype
         and not torch.is_autocast_enabled(x.device.type)
+        and kernels_apply(x, layer.weight)
     )
 
 

@@ -1,6 +1,8 @@
 """Spike functions: a Heaviside step forward, a smooth surrogate derivative backward.
 
-``z = H(x) = 1 if x > 0 else 0`` (strict), and ``dz/dx`` is replaced by ``derivative(x)``.
+``z = H(x) = 1 if x > 0 else 0`` (strict), and ``dz/dx`` is replaced by ``derivative(x)``, in
+backward and in forward-mode AD alike (a tangent ``t`` of ``x`` becomes ``derivative(x) * t``).
+The spike function works under a double backward and ``torch.func`` (``grad``, ``vmap``, ``jvp``).
 
 Define your own by subclassing :class:`Surrogate` and implementing ``derivative``::
 
@@ -25,16 +27,37 @@ from torch import Tensor
 
 
 class _Heaviside(torch.autograd.Function):
+    """``H(x)`` forward; backward and forward-mode derivative both ``surrogate.derivative(x)``.
+
+    Written as PyTorch operations in ``setup_context`` form, so it composes with the rest of
+    autograd: a double backward differentiates ``grad * derivative(x)`` (the surrogate's own
+    second derivative), ``torch.func.vmap`` derives its batching rule from the operations, and
+    forward-mode AD (``torch.func.jvp``, ``torch.autograd.forward_ad``) pushes a tangent ``t``
+    to ``derivative(x) * t``: the same surrogate slope as backward, not the true derivative 0.
+    """
+
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, x: Tensor, surrogate: Surrogate) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.surrogate = surrogate
+    def forward(x: Tensor, surrogate: Surrogate) -> Tensor:
         return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple[Tensor, Surrogate], output: Tensor) -> None:
+        x, surrogate = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+        ctx.surrogate = surrogate
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         (x,) = ctx.saved_tensors
         return grad * ctx.surrogate.derivative(x), None
+
+    @staticmethod
+    def jvp(ctx, x_tangent: Tensor, _: None) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return x_tangent * ctx.surrogate.derivative(x)
 
 
 def _positive(name: str, value: float) -> float:

@@ -20,8 +20,10 @@ from ..surrogate import Surrogate
 from .folded_linear import linear_into, weight_grad_accumulator
 from .lif_sequence import (
     _lif_forward,
+    _refuse_transforms,
     can_overwrite,
     lif_adjoint,
+    refuse_create_graph,
     refuse_spent_input,
     saved_membrane,
 )
@@ -69,6 +71,7 @@ class _LIFLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_y, g_v, g_overwritten=None):
+        refuse_create_graph()
         refuse_spent_input(g_overwritten)
         vs, zs, v0, beta, v_th, weight = saved_membrane(ctx)
         need_x, need_v0, need_beta, need_th, need_w, need_b = ctx.needs_input_grad[:6]
@@ -128,6 +131,7 @@ def lif_linear(
     where that is safe (as in ``lif_sequence``); ``workspace`` supplies the buffers."""
     if xs.dim() != 3:
         raise ValueError(f"xs must be [T, B, N] for a Linear to follow, got {tuple(xs.shape)}")
+    _refuse_transforms("lif_linear", xs, v0, beta, v_th, weight)
     over = overwrite_input and can_overwrite(xs, v0)
     out = _LIFLinear.apply(xs, v0, beta, v_th, weight, bias, reset, spike_fn, over, workspace)
     return out[0], out[1]

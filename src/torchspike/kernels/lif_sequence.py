@@ -3,11 +3,17 @@
 It runs the recursion of ``neurons.lif_step`` with a hand-written backward over time, saves
 only the membrane sequence, and the tests pin it to the step-by-step autograd reference
 (:func:`torchspike.run_steps`).
+
+The hand-written backward is first-order only, and the kernel has no vmap or forward-mode
+rule: neurons run their step-by-step reference instead under ``torch.func`` transforms and
+forward-mode AD (:func:`applies`), and a double backward (``create_graph=True``) through the
+kernel raises, naming :func:`torchspike.neurons.step_by_step` (see :func:`refuse_create_graph`).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
 from ..surrogate import Surrogate
@@ -109,6 +115,7 @@ class _LIFSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_spikes, g_out, g_overwritten=None):
+        refuse_create_graph()
         refuse_spent_input(g_overwritten)
         vs, zs, v0, beta, v_th = saved_membrane(ctx)
         need_x, need_v0, need_beta, need_th = ctx.needs_input_grad[:4]
@@ -123,6 +130,40 @@ class _LIFSequence(torch.autograd.Function):
             g, vs, zs, v0, beta, v_th, ctx.reset, g_out, ctx.membrane, ctx.needs_input_grad[:4]
         )
         return *grads, None, None, None, None, None, None
+
+
+def refuse_create_graph() -> None:
+    """Raise in a fused backward run with ``create_graph=True`` (grad mode is on inside backward
+    only then): its in-place, first-order gradient would silently drop the second-order terms."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "double backward (create_graph=True) through a fused LIF kernel: its hand-written "
+            "backward is first-order only. Run the forward inside torchspike.neurons."
+            "step_by_step() (the neurons' step-by-step autograd reference), or use "
+            "torch.func.grad, under which the neurons take that path by themselves"
+        )
+
+
+def applies(*tensors: Tensor) -> bool:
+    """True where the fused kernels may run on ``tensors``: no ``torch.func`` transform is active
+    (their Functions have no vmap rule, and their out= loops cannot run on wrapped tensors) and
+    none of ``tensors`` carries a forward-mode tangent (no jvp rule); elsewhere a neuron runs
+    its step-by-step reference. Under ``torch.compile`` the kernels run as before."""
+    if torch.compiler.is_compiling():
+        return True
+    if torch._C._are_functorch_transforms_active():
+        return False
+    if fwAD._current_level < 0:  # no dual level entered: no tensor has a tangent (fast check)
+        return True
+    return all(fwAD.unpack_dual(t).tangent is None for t in tensors)
+
+
+def _refuse_transforms(name: str, *tensors: Tensor) -> None:
+    if not applies(*tensors):
+        raise RuntimeError(
+            f"{name} cannot run under torch.func transforms or forward-mode AD; the neurons "
+            "run their step-by-step reference there (call the LIF module, not the kernel)"
+        )
 
 
 def refuse_spent_input(g_overwritten: Tensor | None) -> None:
@@ -221,6 +262,7 @@ def lif_sequence(
     that requires grad; ``xs`` is then spent, and a gradient through it later raises.
     ``workspace`` (:mod:`torchspike.kernels.workspace`) supplies the spike and membrane buffers.
     """
+    _refuse_transforms("lif_sequence", xs, v0, beta, v_th)
     if not membrane and not needs_grad(xs, v0, beta, v_th):
         return _lif_forward(xs, v0, beta, v_th, reset, keep_membrane=False, workspace=workspace)
     # refused, not an error, where writing into xs would not be safe or possible

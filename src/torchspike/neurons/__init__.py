@@ -1,7 +1,7 @@
 """Spiking neurons: each an ``nn.Module`` with ``forward(xs, state=None) -> (outputs, state)``."""
 
 from .alif import ALIF, ALIFState
-from .base import Neuron
+from .base import Neuron, step_by_step
 from .cuba import CubaLIF, CubaLIFState, cuba_coefficients, cuba_lif_step
 from .feedback import Feedback
 from .lif import IF, LI, LIF, LIFState, lif_step
@@ -23,4 +23,5 @@ __all__ = [
     "cuba_coefficients",
     "cuba_lif_step",
     "lif_step",
+    "step_by_step",
 ]

@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from .. import _checks as check
+from ..kernels import lif_sequence
 from ..kernels.workspace import Workspace
 from ..steps import current_scope, run_steps
+
+_STEP_BY_STEP: ContextVar[bool] = ContextVar("torchspike_step_by_step", default=False)
+
+
+@contextmanager
+def step_by_step() -> Iterator[None]:
+    """Neurons called inside run their step function under autograd (the reference), not a
+    fused kernel: for a double backward (``create_graph=True``), which the fused kernels'
+    first-order backward refuses. ``torch.func`` transforms and forward-mode AD take that path
+    without it."""
+    token = _STEP_BY_STEP.set(True)
+    try:
+        yield
+    finally:
+        _STEP_BY_STEP.reset(token)
+
+
+def fused_applies(*tensors: Tensor) -> bool:
+    """True where a neuron may run a fused kernel on ``tensors``: outside :func:`step_by_step`,
+    ``torch.func`` transforms and forward-mode AD (:func:`~torchspike.kernels.lif_sequence.
+    applies`)."""
+    return lif_sequence.applies(*tensors) and (
+        torch.compiler.is_compiling() or not _STEP_BY_STEP.get()
+    )
 
 
 def as_param(value: float | Tensor, learn: bool) -> Tensor:
@@ -26,6 +54,10 @@ class Neuron(nn.Module):
     a module that ``SpikingNet`` runs (``x`` is one step ``[B, ...]``, or all steps folded as
     ``[T*B, ...]``), a neuron returns ``(outputs, state)`` shaped like ``x`` and the network
     keeps its state from step to step (:mod:`torchspike.net`).
+
+    Under ``torch.autocast`` a neuron runs in float32, as normalisation layers do: a bfloat16 or
+    float16 input and state are cast to float32, autocast is off inside, and the outputs and
+    state are float32 (a membrane summed over many steps in bfloat16 drifts, and flips spikes).
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -75,6 +107,9 @@ class Neuron(nn.Module):
         the caller no longer needs, so a fused kernel may keep its own buffers in it (as
         ``SpikingNet`` does with the output of a layer it computed); a ``workspace``
         (:mod:`torchspike.kernels.workspace`) lends a fused kernel its buffers."""
+        if autocast_device(xs) is not None:
+            with torch.autocast(autocast_device(xs), enabled=False):
+                return self.forward(_float32(xs), _float32_state(state), workspace=workspace)
         state = self._checked(xs, state)
         if overwrite_input or workspace is not None:
             return self._run_with(xs, state, overwrite_input, workspace)
@@ -113,6 +148,23 @@ class Neuron(nn.Module):
         """``_run`` for an ``xs`` that may be overwritten and with buffers from ``workspace``; by
         default the same as ``_run``."""
         return self._run(xs, state)
+
+
+def autocast_device(xs: Tensor) -> str | None:
+    """The device type of ``xs`` where autocast is on for it (a neuron then runs in float32)."""
+    device = xs.device.type
+    return device if torch.is_autocast_enabled(device) else None
+
+
+def _float32(x: Tensor) -> Tensor:
+    low = x.is_floating_point() and torch.finfo(x.dtype).bits < 32
+    return x.float() if low else x
+
+
+def _float32_state(state: Any) -> Any:
+    if state is None:
+        return None
+    return type(state)(*(_float32(t) if isinstance(t, Tensor) else t for t in state))
 
 
 def _check_state(state: Any, xs: Tensor) -> None:

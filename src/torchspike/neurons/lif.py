@@ -20,7 +20,7 @@ from .. import surrogate
 from ..kernels.lif_linear import lif_linear
 from ..kernels.lif_sequence import RESETS, lif_sequence, needs_grad
 from ..kernels.workspace import Workspace
-from .base import Neuron
+from .base import Neuron, autocast_device, fused_applies
 
 
 class LIFState(NamedTuple):
@@ -58,7 +58,9 @@ class LIF(Neuron):
     (see ``torchspike.kernels.compiled``). With spike output the fused backward computes the
     surrogate gradient in the saved membrane's buffer, so a graph can be backpropagated once;
     ``reuse_membrane=False`` keeps the membrane (one more ``[T, B, ...]`` buffer) for
-    ``retain_graph=True``.
+    ``retain_graph=True``. Under ``torch.func`` transforms, forward-mode AD and
+    :func:`~torchspike.neurons.step_by_step` (for a double backward) the layer runs
+    ``lif_step`` step by step instead of the fused kernel: the same spikes.
     """
 
     def __init__(
@@ -124,6 +126,8 @@ class LIF(Neuron):
         self, xs: Tensor, state: LIFState, overwrite: bool, workspace: Workspace | None
     ) -> tuple[Tensor, LIFState]:
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
+        if not fused_applies(xs, state.v, beta, v_th):
+            return Neuron._run(self, xs, state)  # the reference, lif_step under autograd
         inference = not needs_grad(xs, state.v, beta, v_th)
         if self.output == "spikes" and (self.reuse_membrane or inference):
             spikes, v = lif_sequence(
@@ -167,11 +171,14 @@ class LIF(Neuron):
             or not self.reuse_membrane
             or self.compile
             or xs.dim() != 3
+            or autocast_device(xs) is not None  # the neuron in float32, the Linear autocast
         ):
             return None
         state = self._checked(xs, state)
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
         params = [p for p in (linear.weight, linear.bias) if p is not None]
+        if not fused_applies(xs, state.v, beta, v_th, *params):
+            return None
         if not needs_grad(xs, state.v, beta, v_th, *params):
             return None
         y, v = lif_linear(
