@@ -14,6 +14,7 @@ from .. import _checks as check
 from ..kernels import lif_sequence
 from ..kernels.workspace import Workspace
 from ..steps import current_scope, run_steps
+from .peer_names import check_peer_names
 
 _STEP_BY_STEP: ContextVar[bool] = ContextVar("torchspike_step_by_step", default=False)
 
@@ -58,7 +59,14 @@ class Neuron(nn.Module):
     Under ``torch.autocast`` a neuron runs in float32, as normalisation layers do: a bfloat16 or
     float16 input and state are cast to float32, autocast is off inside, and the outputs and
     state are float32 (a membrane summed over many steps in bfloat16 drifts, and flips spikes).
+    Keyword names from other libraries (``threshold=``, ``spike_grad=``, ...) raise a
+    ``TypeError`` naming torchspike's (:mod:`torchspike.neurons.peer_names`).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = check_peer_names(cls.__init__)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """As ``nn.Module``; inside a module that ``SpikingNet`` runs over time, the call goes

@@ -61,6 +61,9 @@ class LIF(Neuron):
     ``retain_graph=True``. Under ``torch.func`` transforms, forward-mode AD and
     :func:`~torchspike.neurons.step_by_step` (for a double backward) the layer runs
     ``lif_step`` step by step instead of the fused kernel: the same spikes.
+
+    ``tau`` is a time constant in the units of ``dt``, ``beta = exp(-dt/tau)``; SpikingJelly's
+    ``tau`` counts steps (decay ``1 - 1/tau``): for its ``tau=2.0`` give ``beta=0.5``.
     """
 
     def __init__(
@@ -83,7 +86,7 @@ class LIF(Neuron):
             raise ValueError(f"give exactly one of beta or tau, got beta={beta!r}, tau={tau!r}")
         if tau is not None:
             if dt is None:
-                raise ValueError(f"dt must be given with tau, got dt={dt!r}")
+                raise ValueError(f"dt must be given with tau, got dt={dt!r}{_TAU_NOTE}")
             beta = check.decay(tau, dt)
         self.register("beta", check.unit_interval(beta, "beta"), learn_beta)
         self.register("v_th", check.positive(v_th, "v_th"), learn_v_th)
@@ -275,7 +278,7 @@ class LI(Neuron):
             raise ValueError(f"give exactly one of beta or tau, got beta={beta!r}, tau={tau!r}")
         if tau is not None:
             if dt is None:
-                raise ValueError(f"dt must be given with tau, got dt={dt!r}")
+                raise ValueError(f"dt must be given with tau, got dt={dt!r}{_TAU_NOTE}")
             beta = check.decay(tau, dt)
         self.register("beta", check.unit_interval(beta, "beta"), learn_beta)
 
@@ -288,6 +291,12 @@ class LI(Neuron):
     def step(self, x: Tensor, state: LIFState) -> tuple[Tensor, LIFState]:
         v = self.beta.to(x.dtype) * state.v + x
         return v, LIFState(v)
+
+
+_TAU_NOTE = (
+    " (beta = exp(-dt/tau); SpikingJelly's tau counts steps, decay 1 - 1/tau: for that give "
+    "beta=1 - 1/tau instead)"
+)
 
 
 def _short(t: Tensor) -> str:
