@@ -149,6 +149,18 @@ def test_jvp_is_the_transpose_of_the_backward():
         torch.testing.assert_close(fwAD.unpack_dual(dual).tangent, jt)
 
 
+def test_jvp_equals_the_plain_autograd_network():
+    """Forward mode through SpikingNet == forward mode through the network written out."""
+    net, xs = _net(learn=True), _xs(7, 2, 4)
+    params = dict(net.named_parameters())
+    torch.manual_seed(9)
+    t = torch.randn_like(xs)
+    got = torch.func.jvp(lambda x: net(x)[0], (xs,), (t,))
+    want = torch.func.jvp(lambda x: _plain_net(params, x), (xs,), (t,))
+    torch.testing.assert_close(got, want)
+    assert got[1].abs().max() > 0
+
+
 @pytest.mark.parametrize(
     "neuron",
     [
@@ -336,6 +348,29 @@ def test_autocast_keeps_neuron_state_in_float32():
     assert torch.equal(ref, got)  # the spikes: fused == step by step
     assert got.sum() > 0
     assert (want_state[1].v > 0.5).any() and (want_state[0].v > 1.0).any()  # spikes happen
+
+
+@pytest.mark.parametrize(
+    "neuron",
+    [
+        lambda: ts.IF(v_th=0.5, rectify=True),
+        lambda: ts.ALIF(0.9, 0.5, rho=0.8),
+        lambda: ts.CubaLIF(v_th=0.05),
+        lambda: ts.RecurrentLIF(6, 0.9, 0.5),
+        lambda: ts.LI(0.9),
+    ],
+    ids=["if-rectify", "alif", "cuba", "recurrent", "li"],
+)
+def test_autocast_runs_every_neuron_in_float32(neuron):
+    torch.manual_seed(10)
+    layer, xs = neuron(), (torch.rand(20, 3, 6) * 0.6).to(torch.bfloat16)
+    want, want_state = layer(xs.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, state = layer(xs)
+    assert got.dtype == torch.float32 and all(s.dtype == torch.float32 for s in state)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for s, w in zip(state, want_state, strict=True):
+        torch.testing.assert_close(s, w, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("train", [True, False], ids=["train", "inference"])
