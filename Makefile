@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -c requirements-torch.txt
 
-.PHONY: demo test test-slow lint install
+.PHONY: demo test test-slow lint install docs docs-browser
 
 $(BIN)/.installed: pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,23 @@ test: install lint
 # the slower end-to-end checks (real torchrun, full CLI runs); .ci/run runs them after `make test`
 test-slow: install
 	$(BIN)/pytest -q -m slow
+
+# The documentation site, offline, into build/docs/html: warnings are errors, references nitpicky,
+# internal links checked (docs/_ext/check_links.py); the tutorials run in their small mode.
+# Also installs Debian's chromium for tests/test_docs_site.py (browsers fetched by pip fail here).
+DOCS_OUT ?= build/docs
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(BIN)/.docs-installed: $(BIN)/.installed pyproject.toml requirements-torch.txt
+	$(PIP) -e '.[dev,docs]'
+	touch $@
+
+docs-browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version 2>/dev/null
+
+docs: $(BIN)/.docs-installed docs-browser
+	rm -rf $(DOCS_OUT)
+	$(BIN)/sphinx-build -b html -W --keep-going -n -q \
+		-d $(DOCS_OUT)/doctrees docs $(DOCS_OUT)/html

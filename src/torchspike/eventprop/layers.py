@@ -97,7 +97,7 @@ class LIFLayer(_EventLayer):
 class LIReadout(_EventLayer):
     """Non-spiking leaky integrators (CubaLIF without threshold) read out by ``readout``:
     ``max`` / ``sum`` / ``sum_exp`` give ``[B, out]``, ``trace`` gives ``[T, B, out]``
-    (see :mod:`.li`). ``weight`` from N(``init_mean``, ``init_std``), default
+    (see ``torchspike.eventprop.li``). ``weight`` from N(``init_mean``, ``init_std``), default
     N(3.7, 6.9) / sqrt(in) (Wunderlich & Pehle's MNIST values at in = 350)."""
 
     def __init__(

@@ -13,7 +13,7 @@ bit for bit what fresh buffers would give.
 CPU only (CUDA has its own caching allocator), and only for blocks of ``min_bytes`` or more:
 smaller ones are cheap for malloc. At most ``per_size`` free buffers are kept per byte size and
 ``sizes`` byte sizes at a time (the least recently used size is dropped), so a change of batch
-size does not keep the old buffers forever. :meth:`clear` hands everything back.
+size does not keep the old buffers forever. :meth:`Workspace.clear` hands everything back.
 """
 
 from __future__ import annotations
