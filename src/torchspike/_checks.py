@@ -52,6 +52,38 @@ def trailing_shape(x: Tensor, expected: tuple[int, ...], name: str, what: str) -
         )
 
 
+def outputs(x: Tensor, name: str, dims: str) -> Tensor:
+    """A loss input of rank ``len(dims)``: ``[T, B, C]`` outputs over time, ``[B, C]`` times."""
+    rank = dims.count(",") + 1
+    if not isinstance(x, Tensor) or x.dim() != rank:
+        got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else repr(type(x))
+        hint = ""
+        if rank == 3 and isinstance(x, Tensor) and x.dim() == 2:
+            hint = " (the loss sums over time itself: pass the outputs over time, not counts)"
+        raise ValueError(f"{name} must be {dims}, got {got}{hint}")
+    return x
+
+
+def class_targets(target: Tensor, batch: int, name: str, shape: tuple[int, ...]) -> Tensor:
+    """Class indices ``[B]`` for outputs ``name`` of ``shape`` whose batch size is ``batch``."""
+    if not isinstance(target, Tensor):
+        raise ValueError(f"target must be a tensor of class indices [B], got {type(target)!r}")
+    if target.is_floating_point() or target.is_complex() or target.dim() != 1:
+        hint = ""
+        if target.dim() == 2:
+            hint = ": for one-hot or soft targets [B, C], pass the class indices target.argmax(1)"
+        raise ValueError(
+            f"target must be class indices [B] (an integer tensor), got {target.dtype} of "
+            f"shape {tuple(target.shape)}{hint}"
+        )
+    if target.shape[0] != batch:
+        raise ValueError(
+            f"target has {target.shape[0]} class indices, but {name} of shape {shape} has "
+            f"batch size B = {batch}: one index per sample"
+        )
+    return target
+
+
 def positive(value: float | Tensor, name: str) -> float | Tensor:
     """``value > 0`` and finite (a number or a tensor of them)."""
     t = torch.as_tensor(value, dtype=torch.float64)

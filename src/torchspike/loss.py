@@ -10,14 +10,17 @@ from . import _checks as check
 
 
 def ce_membrane_sum(v: Tensor, target: Tensor) -> Tensor:
-    """snnTorch tutorial 5: ``sum_t CE(v[t], y)``, cross-entropy on the membrane at every step."""
+    """snnTorch tutorial 5: ``sum_t CE(v[t], y)``, cross-entropy on the membrane at every step;
+    ``v`` is ``[T, B, C]``, ``target`` class indices ``[B]``."""
+    _checked(v, "v", target)
     steps, batch = v.shape[:2]
     per_step = F.cross_entropy(v.reshape(steps * batch, -1), target.repeat(steps), reduction="sum")
     return per_step / batch
 
 
 def ce_count(spikes: Tensor, target: Tensor) -> Tensor:
-    """Cross-entropy with spike counts as logits."""
+    """Cross-entropy with spike counts as logits (``spikes`` ``[T, B, C]``, ``target`` ``[B]``)."""
+    _checked(spikes, "spikes", target)
     return F.cross_entropy(spikes.sum(0), target)
 
 
@@ -27,6 +30,7 @@ def mse_count(
     """MSE between spike counts and target counts ``rate * T`` (snnTorch ``mse_count_loss``)."""
     check.unit_interval(correct_rate, "correct_rate")
     check.unit_interval(incorrect_rate, "incorrect_rate")
+    _checked(spikes, "spikes", target)
     steps, classes = spikes.shape[0], spikes.shape[-1]
     one_hot = F.one_hot(target, classes).to(spikes.dtype)
     wanted = steps * (incorrect_rate + (correct_rate - incorrect_rate) * one_hot)
@@ -50,9 +54,16 @@ def first_spike_ce(
     check.positive(tau_syn, "tau_syn")
     check.positive(xi, "xi")
     check.positive(beta, "beta")
+    check.outputs(times, "times", "[B, C]")
+    check.class_targets(target, times.shape[0], "times", tuple(times.shape))
     if not bool(torch.isfinite(times).all()):
         raise ValueError("times must be finite: give silent neurons the window end as their time")
     ce = F.cross_entropy(-times / (xi * tau_syn), target)
     t_label = times.gather(1, target.unsqueeze(1)).squeeze(1)
     reg = alpha * (torch.exp(t_label / (beta * tau_syn)) - 1)
     return ce + reg.mean()
+
+
+def _checked(outputs: Tensor, name: str, target: Tensor) -> None:
+    check.outputs(outputs, name, "[T, B, C]")
+    check.class_targets(target, outputs.shape[1], name, tuple(outputs.shape))

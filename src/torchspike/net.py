@@ -34,7 +34,6 @@ from .kernels.workspace import Workspace
 from .neurons import Neuron
 from .steps import (
     current_scope,
-    fold_time,
     fold_time_owned,
     has_hooks,
     plain_linear,
@@ -61,6 +60,10 @@ class SpikingNet(nn.Module):
     the network is deleted or ``workspace.clear()`` is called. ``path`` picks how a layer with
     neurons inside its own ``forward`` runs: ``"auto"`` (folded where that gives the same
     result, else per-step), ``"folded"`` or ``"per-step"`` (see the module docstring).
+    :meth:`trace` returns every neuron's outputs and state over time (spikes and membrane),
+    with gradients where asked: a layer's return type never depends on a flag.
+    The input's rank is checked against the first layer that fixes one (a ``Conv2d`` needs
+    ``[T, B, C, H, W]``), so a batch without a time dimension is refused, not run as time.
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class SpikingNet(nn.Module):
 
     def forward(self, xs: Tensor, state: tuple[Any, ...] | None = None) -> tuple[Tensor, tuple]:
         check.sequence(xs)
+        _check_rank(self.layers, xs)
         _not_in_a_scope()
         if state is not None and len(state) != len(self._stateful()):
             raise ValueError(
@@ -142,7 +146,7 @@ class SpikingNet(nn.Module):
                     new_state += s
                     owned = spikes = False
                     continue
-                xs, owned = fold_time_owned(layer, xs, spikes, workspace=workspace)
+                xs, owned = _plain(name, layer, xs, spikes, workspace)
                 spikes = False
                 continue
             s = next(states) if states is not None else None
@@ -181,23 +185,31 @@ class SpikingNet(nn.Module):
         ys, out = run_module(layer, xs, path, name=name, names=names, states=given, records=records)
         return ys, [out.get(module) for _, module in inside]
 
-    @torch.no_grad()
-    def trace(self, xs: Tensor) -> tuple[Tensor, dict[str, dict[str, Tensor]]]:
-        """Run without gradients, recording every neuron layer's outputs and state over time.
+    def trace(
+        self, xs: Tensor, *, grad: bool = False
+    ) -> tuple[Tensor, dict[str, dict[str, Tensor]]]:
+        """Run step by step, recording every neuron layer's outputs and state over time.
 
         Returns ``(ys, records)`` with ``records[name] = {"out": [T, B, ...], field: [T, B, ...]}``
         for each state field (``v``, ``i``, ...), ``name`` being the layer's index in ``layers``
-        (``"<index>.<submodule>"`` for a neuron inside a layer's ``forward``, which runs step
-        by step here).
+        (``"<index>.<submodule>"`` for a neuron inside a layer's ``forward``). ``ys`` equals
+        ``forward(xs)[0]``. With ``grad=True`` the outputs and every record stay in the autograd
+        graph (spikes and membrane of each layer, for a loss on either); by default nothing is
+        recorded for backward.
         """
         check.sequence(xs)
+        _check_rank(self.layers, xs)
         _not_in_a_scope()
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            return self._trace(xs)
+
+    def _trace(self, xs: Tensor) -> tuple[Tensor, dict[str, dict[str, Tensor]]]:
         records: dict[str, dict[str, Tensor]] = {}
         for i, (name, layer) in enumerate(self.layers.named_children()):
             if not isinstance(layer, Neuron):
                 inside = [] if isinstance(layer, SpikingNet) else stateful(layer, name)
                 if isinstance(layer, SpikingNet):
-                    xs, inner = layer.trace(xs)
+                    xs, inner = layer._trace(xs)
                     records.update({f"{name}.{k}": v for k, v in inner.items()})
                 elif inside:
                     steps: dict[nn.Module, list] = {}
@@ -207,7 +219,7 @@ class SpikingNet(nn.Module):
                             outs, states = zip(*steps[module], strict=True)
                             records[qualname] = _record(torch.cat(outs), [*states])
                 else:
-                    xs = fold_time(layer, xs)
+                    xs = _plain(name, layer, xs)[0]
                 continue
             states = []
 
@@ -234,3 +246,82 @@ def _not_in_a_scope() -> None:
             "its forward one step or folded steps: use the inner network's layers in that "
             "module instead, or make the inner SpikingNet a layer of the outer one"
         )
+
+
+def _plain(
+    name: str, layer: nn.Module, xs: Tensor, spikes: bool = False, workspace=None
+) -> tuple[Tensor, bool]:
+    """:func:`fold_time_owned`, naming ``layer`` when it does not return one tensor."""
+    try:
+        return fold_time_owned(layer, xs, spikes, workspace=workspace)
+    except (AttributeError, TypeError) as error:
+        try:  # only after a failure: what does the layer return for one step?
+            with torch.no_grad():
+                out = layer(xs[0])
+        except Exception:
+            raise error from None
+        if isinstance(out, Tensor):
+            raise
+        hint = (
+            "; it runs its own loop over time and would read [T*B, ...] as one long sequence: "
+            "use torchspike.RecurrentLIF, or run it outside SpikingNet"
+            if isinstance(layer, nn.RNNBase)
+            else ""
+        )
+        raise TypeError(
+            f"layer {name} ({type(layer).__name__}) returned {type(out).__name__}, not a "
+            "tensor: SpikingNet runs each layer on [T*B, ...] (time folded into the batch) and "
+            f"needs one tensor back; wrap it in a module whose forward returns one{hint}"
+        ) from error
+
+
+# the input rank [T, B, ...] a layer needs per spatial dimension (1d, 2d, 3d layers)
+_NAMED_DIMS = {1: "[T, B, C, L]", 2: "[T, B, C, H, W]", 3: "[T, B, C, D, H, W]"}
+_SPATIAL = (
+    nn.modules.conv._ConvNd,
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+)
+_SHAPE_KEEPING = (nn.Identity, nn.Dropout, Neuron)
+
+
+def _spatial_dims(layer: nn.Module) -> int | None:
+    """1, 2 or 3 for torch's spatial layers (Conv2d, MaxPool2d, BatchNorm3d, ...), else None."""
+    if not isinstance(layer, _SPATIAL):
+        return None
+    for cls in type(layer).__mro__:
+        if cls.__name__[-2:] in ("1d", "2d", "3d"):
+            return int(cls.__name__[-2])
+    return None
+
+
+def _check_rank(layers: nn.Sequential, xs: Tensor) -> None:
+    """``xs`` ``[T, B, ...]`` has the rank the first layer that fixes one needs (a Conv2d:
+    ``[T, B, C, H, W]``); else a batch without time would run with its batch as time."""
+    for name, layer in layers.named_children():
+        if isinstance(layer, _SHAPE_KEEPING):
+            continue
+        if isinstance(layer, nn.Sequential):
+            _check_rank(layer, xs)
+            return
+        wanted, dims = None, None
+        d = _spatial_dims(layer)
+        if d is not None:
+            wanted, dims = (3 + d, 3 + d), _NAMED_DIMS[d]
+        elif isinstance(layer, nn.Linear | nn.Flatten):
+            wanted, dims = (3, None), "[T, B, ..., features]"
+        if wanted is None:
+            return
+        low, high = wanted
+        if xs.dim() < low or (high is not None and xs.dim() > high):
+            raise ValueError(
+                f"xs must be time-first {dims} for layer {name} ({type(layer).__name__}), got "
+                f"shape {tuple(xs.shape)}: put time first (encode a static batch with "
+                "torchspike.encode.direct(x, steps), rate or latency; a batch-first [B, T, ...] "
+                "tensor goes in as x.transpose(0, 1))"
+            )
+        return
