@@ -1,0 +1,71 @@
+"""Convolutional SNNs in SpikingNet: the folded, channels-last path against the plain layers."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import torchspike as ts
+from torchspike.steps import channels_last, run_steps
+
+
+def _net() -> ts.SpikingNet:
+    torch.manual_seed(0)
+    return ts.SpikingNet(
+        nn.Conv2d(2, 6, 3, padding=1),
+        nn.MaxPool2d(2),
+        ts.LIF(0.9),
+        nn.Conv2d(6, 8, 3),
+        nn.BatchNorm2d(8),
+        ts.LIF(0.9),
+        nn.Flatten(),
+        nn.Linear(8 * 2 * 2, 5),
+        ts.LIF(0.9),
+    )
+
+
+def _reference(net: ts.SpikingNet, xs: torch.Tensor) -> torch.Tensor:
+    """The same layers on one step at a time, in their default (NCHW) layout: every stateless
+    layer on [B, ...] of a step, every neuron by its step function over time."""
+    for layer in net.layers:
+        if isinstance(layer, ts.LIF):
+            xs, _ = run_steps(layer.step, xs, layer.initial_state(xs[0]))
+        else:
+            xs = torch.stack([layer(x.contiguous()) for x in xs.unbind(0)])
+    return xs
+
+
+def test_channels_last_only_for_a_plain_2d_convolution_on_the_cpu():
+    x = torch.rand(2, 3, 5, 5)
+    assert channels_last(nn.Conv2d(3, 4, 3), x).is_contiguous(memory_format=torch.channels_last)
+    assert channels_last(nn.MaxPool2d(2), x) is x
+    assert channels_last(nn.Linear(5, 4), x) is x
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_conv_net_matches_the_plain_layers_step_by_step(static):
+    """Spikes equal, membranes and gradients equal up to float rounding (the channels-last
+    sums run in another order), for spike input and for a static image computed once."""
+    net = _net().eval()  # BatchNorm on running statistics: per step and folded agree
+    ref_net = copy.deepcopy(net)
+    gen = torch.Generator().manual_seed(1)
+    if static:
+        xs = ts.encode.direct(torch.rand(3, 2, 8, 8, generator=gen) * 2, 6)
+    else:
+        xs = (torch.rand(6, 3, 2, 8, 8, generator=gen) < 0.3).float()
+    with torch.no_grad():  # weights large enough that every layer spikes
+        for layer in (net.layers[0], net.layers[3], net.layers[7]):
+            layer.weight.mul_(4)
+        ref_net.load_state_dict(net.state_dict())
+    out, _ = net(xs)
+    ref = _reference(ref_net, xs)
+    assert torch.equal(out, ref)
+    assert 0 < float(out.detach().mean()) < 1
+    target = torch.tensor([0, 1, 2])
+    ts.loss.ce_count(out, target).backward()
+    ts.loss.ce_count(ref, target).backward()
+    for p, q in zip(net.parameters(), ref_net.parameters(), strict=True):
+        scale = float(q.grad.abs().max())
+        assert scale > 0
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-5 * scale)
