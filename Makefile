@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/pip install -c requirements-torch.txt
 
-.PHONY: demo test test-slow lint install docs docs-browser
+.PHONY: demo test test-slow lint install docs docs-browser tutorials tutorials-full
 
 $(BIN)/.installed: pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,22 @@ docs: $(BIN)/.docs-installed docs-browser
 	rm -rf $(DOCS_OUT)
 	$(BIN)/sphinx-build -b html -W --keep-going -n -q \
 		-d $(DOCS_OUT)/doctrees docs $(DOCS_OUT)/html
+
+# Every tutorial (docs/tutorials/NN_name.py) in its small mode, as CI runs them
+# (tests/test_tutorials.py does the same under pytest -m slow).
+tutorials: install
+	@for f in docs/tutorials/[0-9][0-9]_*.py; do \
+		echo "== $$f"; MPLBACKEND=Agg OMP_NUM_THREADS=1 $(BIN)/python $$f >/dev/null || exit 1; \
+	done
+
+# Full mode: each tutorial on its recipes' run directories (RUNS, trained there when missing)
+# and the data in DATA; figures go to docs/tutorials/full/NN_name/.
+RUNS ?= runs
+DATA ?= ../shared/data
+tutorials-full: install
+	@for f in docs/tutorials/[0-9][0-9]_*.py; do \
+		n=$$(basename $$f .py); echo "== $$f -> docs/tutorials/full/$$n"; \
+		MPLBACKEND=Agg TORCHSPIKE_TUTORIAL=full TORCHSPIKE_RUNS=$(RUNS) TORCHSPIKE_DATA=$(DATA) \
+		TORCHSPIKE_TUTORIAL_SAVE=docs/tutorials/full/$$n \
+		$(BIN)/python $$f > docs/tutorials/full/$$n.out 2>&1 || exit 1; \
+	done
