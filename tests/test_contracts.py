@@ -341,7 +341,9 @@ def test_autocast_keeps_neuron_state_in_float32():
         got, state = net(xs)
         with step_by_step():
             ref, _ = net(xs)
+        traced, records = net.trace(xs)  # step by step, recording
     assert got.dtype == torch.float32 and all(s.v.dtype == torch.float32 for s in state)
+    assert torch.equal(traced, got) and records["3"]["v"].dtype == torch.float32
     torch.testing.assert_close(got, want, rtol=0, atol=0)
     for s, w in zip(state, want_state, strict=True):
         torch.testing.assert_close(s.v, w.v, rtol=0, atol=0)

@@ -32,6 +32,7 @@ from . import _checks as check
 from ._paths import PATHS, Plan, explain_layer, plan, stateful
 from .kernels.workspace import Workspace
 from .neurons import Neuron
+from .neurons.base import neuron_precision
 from .steps import (
     current_scope,
     fold_time_owned,
@@ -228,7 +229,8 @@ class SpikingNet(nn.Module):
                 states.append(s)
                 return y, s
 
-            xs, _ = run_steps(step, xs, layer.initial_state(xs[0]))
+            with neuron_precision(xs) as xs:  # float32 under autocast, as in forward
+                xs, _ = run_steps(step, xs, layer.initial_state(xs[0]))
             records[name] = _record(xs, states)
         return xs, records
 

@@ -116,8 +116,8 @@ class Neuron(nn.Module):
         ``SpikingNet`` does with the output of a layer it computed); a ``workspace``
         (:mod:`torchspike.kernels.workspace`) lends a fused kernel its buffers."""
         if autocast_device(xs) is not None:
-            with torch.autocast(autocast_device(xs), enabled=False):
-                return self.forward(_float32(xs), _float32_state(state), workspace=workspace)
+            with neuron_precision(xs) as xs:
+                return self.forward(xs, _float32_state(state), workspace=workspace)
         state = self._checked(xs, state)
         if overwrite_input or workspace is not None:
             return self._run_with(xs, state, overwrite_input, workspace)
@@ -162,6 +162,18 @@ def autocast_device(xs: Tensor) -> str | None:
     """The device type of ``xs`` where autocast is on for it (a neuron then runs in float32)."""
     device = xs.device.type
     return device if torch.is_autocast_enabled(device) else None
+
+
+@contextmanager
+def neuron_precision(xs: Tensor) -> Iterator[Tensor]:
+    """``xs`` as a neuron runs on it: under autocast, cast to float32 with autocast off inside
+    the block (see :class:`Neuron`); otherwise ``xs`` itself."""
+    device = autocast_device(xs)
+    if device is None:
+        yield xs
+        return
+    with torch.autocast(device, enabled=False):
+        yield _float32(xs)
 
 
 def _float32(x: Tensor) -> Tensor:
