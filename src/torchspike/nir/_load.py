@@ -1,19 +1,22 @@
-"""NIR -> torchspike: a chain of nodes loads as a ``SpikingNet``, other graphs via nirtorch."""
+"""NIR -> torchspike: a graph is read, made flat, checked, then built as a ``SpikingNet`` (a
+chain) or a ``NIRGraphNet`` (branches, cycles), and tried on one step of its input shape."""
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from .. import _checks as check
 from .. import surrogate
 from ..neurons import Neuron
-from ..steps import run_steps
-from ._modules import NIRLIF, NIRCubaLIF, Scale, SumPool2d, Threshold
+from . import _dt
+from ._graph import PASS, check, flatten, schedule
+from ._graphnet import DELAY_INITS, NIRGraphNet
+from ._modules import NIRWarning
+from ._nodes import array, flatten_dims, in_features, module
 
 
 def load(
@@ -21,223 +24,181 @@ def load(
     *,
     dt: float | None = None,
     spike_fn: str | surrogate.Surrogate = "atan",
+    type_check: bool = True,
+    delay_init: str = "rest",
+    probe: bool = True,
 ) -> nn.Module:
     """A torchspike module running ``graph`` (a ``nir.NIRGraph`` or a ``.nir`` path) over time.
 
     Neurons follow NIR's equations under forward Euler with step ``dt`` (see
-    ``torchspike.nir.NIRLIF``). ``dt`` defaults to the ``dt`` in ``graph.metadata`` (written by
-    ``torchspike.nir.export``); graphs without one need it given (snnTorch exports assume
-    ``1e-4``, Norse ``1e-3``). A chain ``Input -> ... -> Output`` loads as a ``SpikingNet``; any
-    other graph (branches, recurrence, subgraphs) as a ``NIRGraphNet`` built with nirtorch, where
-    an edge closing a cycle carries the previous step's output. Both take ``xs`` ``[T, B, ...]``
-    and return ``(ys, state)``.
+    ``torchspike.nir.NIRLIF``). ``dt`` defaults to ``graph.metadata["dt"]`` (written by
+    ``torchspike.nir.export``); without one it is inferred where two or more time constants
+    agree on ``dt = tau / r`` (with a ``NIRWarning``), else it must be given (docs/nir.md lists
+    what each exporter assumes). When ``dt`` was not recorded and ``probe`` is true, a random
+    input is run and a ``NIRWarning`` names any spiking layer that stays silent or saturates.
+
+    Before anything runs, subgraphs are inlined and every edge, node type and cycle is checked
+    (an invalid graph raises ``ValueError`` naming the edge or node), then one step of the
+    Input's shape is tried. ``type_check=False`` skips nir's own type check when reading a
+    file (graphs some exporters write fail it); torchspike's checks still run, but a shape
+    that nir would have caught may only fail at the first step.
+
+    A chain ``Input -> ... -> Output`` loads as a ``SpikingNet``; any other graph as a
+    ``NIRGraphNet``, where an edge closing a cycle brings the previous step's output and, at the
+    first step, what its source gives at rest (``delay_init="rest"``, e.g. a recurrent
+    ``Affine``'s bias) or 0 (``"zero"``). Both take ``xs`` ``[T, B, ...]`` and return
+    ``(ys, state)``.
     """
     import nir
 
+    if delay_init not in DELAY_INITS:
+        raise ValueError(f"delay_init must be one of {DELAY_INITS}, got {delay_init!r}")
     if isinstance(graph, str | os.PathLike):
-        graph = nir.read(graph)
-    if not isinstance(graph, nir.NIRGraph):
-        graph = nir.NIRGraph.from_list(graph)
-    dt = _resolve_dt(graph, dt)
+        graph = _read(graph, type_check)
+    elif not isinstance(graph, nir.NIRGraph):
+        graph = nir.NIRGraph.from_list(graph, type_check=type_check)
+    nodes, edges = flatten(graph)
+    input_name, output_name = check(nodes, edges)
+    dt, source = _dt.resolve(graph.metadata, nodes, dt)
     spike_fn = surrogate.get(spike_fn)
-    chain = _chain(graph)
-    if chain is None:
-        return _graph_net(graph, dt, spike_fn)
-    from ..net import SpikingNet
-
-    modules = [_module(graph.nodes[name], dt, spike_fn) for name in chain]
-    modules = [m for m in modules if m is not None]
-    return SpikingNet(modules) if modules else SpikingNet(nn.Identity())
-
-
-def _resolve_dt(graph: Any, dt: float | None) -> float:
-    if dt is None:
-        dt = graph.metadata.get("dt") if isinstance(graph.metadata, dict) else None
-        if dt is None:
-            raise ValueError(
-                "this graph records no dt: pass load(graph, dt=...), the step its exporter "
-                "assumed (snnTorch: 1e-4, Norse: 1e-3)"
-            )
-    dt = float(np.asarray(dt))
-    if not (np.isfinite(dt) and dt > 0):
-        raise ValueError(f"dt must be a finite number > 0, got {dt!r}")
-    return dt
-
-
-def _chain(graph: Any) -> list[str] | None:
-    """The node names from the Input to the Output if the graph is one path, else ``None``."""
-    import nir
-
-    nodes, edges = graph.nodes, list(dict.fromkeys((str(a), str(b)) for a, b in graph.edges))
-    if any(isinstance(n, nir.NIRGraph) for n in nodes.values()):
-        return None
-    inputs = [k for k, n in nodes.items() if isinstance(n, nir.Input)]
-    outputs = [k for k, n in nodes.items() if isinstance(n, nir.Output)]
-    if len(inputs) != 1 or len(outputs) != 1:
-        return None
-    successor: dict[str, str] = {}
-    for a, b in edges:
-        if a in successor:
-            return None
-        successor[a] = b
-    path, seen = [inputs[0]], {inputs[0]}
-    while path[-1] in successor:
-        nxt = successor[path[-1]]
-        if nxt in seen:
-            return None
-        path.append(nxt)
-        seen.add(nxt)
-    if path[-1] != outputs[0] or len(path) != len(nodes) or len(edges) != len(nodes) - 1:
-        return None
-    return path
-
-
-def _array(value: Any) -> np.ndarray:
-    """A numpy array from a node field (Norse stores torch tensors; scalars stay 0-d)."""
-    if isinstance(value, Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _param(value: Any) -> Tensor:
-    """A float64 tensor; one value repeated over all neurons becomes a scalar."""
-    a = _array(value).astype(np.float64)
-    if a.size == 1:
-        return torch.tensor(float(a.flat[0]), dtype=torch.float64)
-    return torch.from_numpy(a.copy())
-
-
-def _ints(value: Any) -> int | tuple[int, ...] | str:
-    if isinstance(value, str | bytes):
-        return value.decode() if isinstance(value, bytes) else value
-    a = _array(value)
-    return int(a) if a.ndim == 0 else tuple(int(v) for v in a.flat)
-
-
-def _float32(value: Any) -> Tensor:
-    return torch.from_numpy(_array(value).astype(np.float32).copy())
-
-
-# a NIR neuron's parameters are the torchspike module's, by name (NIR's v_threshold is v_th);
-# which of them a node has decides the kind (LIF, LI, IF, I, CubaLIF, CubaLI)
-_NEURON_FIELDS = ("tau", "tau_syn", "tau_mem", "r", "v_leak", "w_in", "v_threshold", "v_reset")
-_RENAME = {"v_threshold": "v_th"}
-
-
-def _module(node: Any, dt: float, spike_fn: surrogate.Surrogate) -> nn.Module | None:
-    """The torchspike module of one NIR node (``None`` for Input and Output)."""
-    import nir
-
-    if isinstance(node, nir.Input | nir.Output):
-        return None
-    if isinstance(node, nir.LIF | nir.LI | nir.IF | nir.I | nir.CubaLIF | nir.CubaLI):
-        params = {
-            _RENAME.get(name, name): _param(getattr(node, name))
-            for name in _NEURON_FIELDS
-            if hasattr(node, name)
-        }
-        cls = NIRCubaLIF if "tau_syn" in params else NIRLIF
-        return cls(dt=dt, spike_fn=spike_fn, **params)
-    if isinstance(node, nir.Affine | nir.Linear):
-        weight = _float32(node.weight)
-        if weight.dim() != 2:
-            raise ValueError(
-                f"{type(node).__name__} weights must be 2-d, got {tuple(weight.shape)}"
-            )
-        bias = _float32(node.bias) if isinstance(node, nir.Affine) else None
-        linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-        with torch.no_grad():
-            linear.weight.copy_(weight)
-            if bias is not None:
-                linear.bias.copy_(bias)
-        return linear
-    if isinstance(node, nir.Conv1d | nir.Conv2d):
-        return _conv(node)
-    if isinstance(node, nir.Flatten):
-        start, end = int(_array(node.start_dim)), int(_array(node.end_dim))
-        return nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
-    if isinstance(node, nir.AvgPool2d):
-        return nn.AvgPool2d(**_pool(node))
-    if isinstance(node, nir.SumPool2d):
-        return SumPool2d(**_pool(node))
-    if isinstance(node, nir.Threshold):
-        return Threshold(_param(node.threshold), spike_fn)
-    if isinstance(node, nir.Scale):
-        return Scale(_param(node.scale))
-    raise ValueError(f"NIR node {type(node).__name__} is not supported by torchspike.nir.load")
-
-
-def _conv(node: Any) -> nn.Module:
-    import nir
-
-    weight, bias = _float32(node.weight), _float32(node.bias)
-    conv_cls = nn.Conv2d if isinstance(node, nir.Conv2d) else nn.Conv1d
-    groups = int(_array(node.groups))
-    conv = conv_cls(
-        weight.shape[1] * groups,
-        weight.shape[0],
-        tuple(weight.shape[2:]),
-        stride=_ints(node.stride),
-        padding=_ints(node.padding),
-        dilation=_ints(node.dilation),
-        groups=groups,
-    )
-    with torch.no_grad():
-        conv.weight.copy_(weight)
-        conv.bias.copy_(bias.expand(weight.shape[0]))
-    return conv
-
-
-def _pool(node: Any) -> dict[str, Any]:
-    return {
-        "kernel_size": _ints(node.kernel_size),
-        "stride": _ints(node.stride),
-        "padding": _ints(node.padding),
+    order, back = schedule(nodes, edges, input_name)
+    modules = {
+        name: None if node is PASS else module(name, node, dt, spike_fn, _fed(name, edges, nodes))
+        for name, node in nodes.items()
     }
+    shape = _input_shape(nodes, edges, input_name)
+    try:
+        _one_step(order, edges, back, modules, nodes, shape)
+    except ValueError as err:
+        if shape is None or len(shape) < 2 or shape[0] != 1:
+            raise
+        try:  # a batch dimension of 1 recorded in the Input's type?
+            _one_step(order, edges, back, modules, nodes, shape[1:])
+        except ValueError:
+            raise err from None
+        warnings.warn(
+            f"the Input's type {list(shape)} does not fit the first layer, {list(shape[1:])} "
+            "does: read as one sample with a batch dimension of 1 recorded",
+            NIRWarning,
+            stacklevel=2,
+        )
+        shape = shape[1:]
+    if _chain(order, edges, back):
+        from ..net import SpikingNet
+
+        names = [k for k in order if modules[k] is not None]
+        net = SpikingNet([modules[k] for k in names]) if names else SpikingNet(nn.Identity())
+        labels = {str(i): k for i, k in enumerate(names)}
+    else:
+        net = NIRGraphNet(modules, order, edges, back, output_name, delay_init=delay_init)
+        labels = {k: k for k in order}
+    if probe and source != "metadata":
+        _dt.probe(net, shape, dt, source, labels)
+    return net
 
 
-# --------------------------------------------------------------- general graphs via nirtorch
-
-
-class _StepNeuron(nn.Module):
-    """A neuron run one step at a time, the ``forward(x, state) -> (y, state)`` nirtorch wants."""
-
-    def __init__(self, neuron: Neuron):
-        super().__init__()
-        self.neuron = neuron
-
-    def forward(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        if state is None:
-            state = self.neuron.initial_state(x)
-        return self.neuron.step(x, state)
-
-
-class NIRGraphNet(nn.Module):
-    """A NIR graph with branches or cycles, stepped through time by a nirtorch ``GraphModule``.
-
-    ``forward(xs, state=None) -> (ys, state)`` with ``xs`` ``[T, B, ...]``; ``state`` is
-    nirtorch's dictionary of per-node states.
-    """
-
-    def __init__(self, graph_module: nn.Module):
-        super().__init__()
-        self.graph = graph_module
-
-    def forward(self, xs: Tensor, state: dict | None = None) -> tuple[Tensor, dict]:
-        check.sequence(xs)
-        return run_steps(lambda x, s: self.graph(x, s), xs, state)
-
-
-def _graph_net(graph: Any, dt: float, spike_fn: surrogate.Surrogate) -> NIRGraphNet:
+def _read(path: str | os.PathLike, type_check: bool) -> Any:
+    import h5py
     import nir
-    import nirtorch
 
-    def convert(node):
-        module = _module(node, dt, spike_fn)
-        return _StepNeuron(module) if isinstance(module, Neuron) else module
+    try:
+        with h5py.File(path, "r"):
+            pass
+    except OSError as err:
+        raise ValueError(f"{os.fspath(path)!r} is not a NIR file (HDF5): {err}") from err
+    try:
+        return nir.read(path) if type_check else _read_unchecked(path)
+    except ValueError as err:
+        if type_check and "type" in str(err).lower() and "references" not in str(err):
+            raise ValueError(
+                f"nir's type check refuses {os.fspath(path)!r}: {err}. "
+                "load(path, type_check=False) skips it (torchspike still checks the edges and "
+                "tries one step of the Input's shape, but a shape nir would have caught may "
+                "only fail when the network runs)"
+            ) from err
+        raise ValueError(f"nir cannot read {os.fspath(path)!r}: {err}") from err
+    except (TypeError, KeyError, AssertionError) as err:
+        raise ValueError(
+            f"nir {nir.__version__} cannot read {os.fspath(path)!r}: {type(err).__name__}: {err}"
+        ) from err
 
-    types = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI, nir.Affine, nir.Linear)
-    types += (nir.Conv1d, nir.Conv2d, nir.Flatten, nir.AvgPool2d, nir.SumPool2d)
-    types += (nir.Threshold, nir.Scale)
-    node_map = dict.fromkeys(types, convert)
-    return NIRGraphNet(nirtorch.nir_to_torch(graph, node_map))
+
+def _read_unchecked(path: str | os.PathLike) -> Any:
+    """``nir.read`` without any type check: nir 1.0.8 checks subgraphs even when told not to."""
+    import h5py
+    import nir
+    from nir.serialization import hdf2dict
+
+    def build(data: dict) -> Any:
+        if data.get("type") in ("Conv1d", "Conv2d") and "input_shape" not in data:
+            data = {**data, "input_shape": None}  # files before nir 1.0 had none
+        if data.get("type") != "NIRGraph":
+            return nir.dict2NIRNode(data)
+        nodes = {str(k): build(v) for k, v in data.get("nodes", {}).items()}
+        edges = [tuple(str(_text(v)) for v in edge) for edge in data.get("edges", [])]
+        return nir.NIRGraph(nodes, edges, metadata=data.get("metadata", {}), type_check=False)
+
+    with h5py.File(path, "r") as f:
+        return build(hdf2dict(f["node"]))
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _fed(name: str, edges: list[tuple[str, str]], nodes: dict[str, Any]) -> list[Any]:
+    return [nodes[b] for a, b in edges if a == name]
+
+
+def _chain(order: list[str], edges: list[tuple[str, str]], back: set) -> bool:
+    """True if the nodes form one path (each feeds the next in ``order``, nothing else)."""
+    path = set(zip(order[:-1], order[1:], strict=True))
+    return not back and len(edges) == len(order) - 1 and set(edges) == path
+
+
+def _input_shape(nodes: dict[str, Any], edges, input_name: str) -> tuple[int, ...] | None:
+    """One sample's shape: the Input's type, else what the first layer takes."""
+    recorded = nodes[input_name].input_type.get("input")
+    if recorded is not None:
+        shape = tuple(int(v) for v in array(recorded).flat)
+        if shape and all(v > 0 for v in shape):
+            return shape
+    first = [nodes[b] for a, b in edges if a == input_name]
+    if len(first) == 1 and type(first[0]).__name__ in ("Affine", "Linear"):
+        return (int(array(first[0].weight).shape[1]),)
+    if len(first) == 1 and type(first[0]).__name__ == "Conv2d":
+        weight, size = array(first[0].weight), getattr(first[0], "input_shape", None)
+        if size is not None and array(size).size == 2:
+            groups = int(array(first[0].groups))
+            return (weight.shape[1] * groups, *(int(v) for v in array(size).flat))
+    return None
+
+
+@torch.no_grad()
+def _one_step(order, edges, back, modules: dict, nodes: dict, shape: tuple[int, ...] | None):
+    """Run one step of zeros of ``shape`` through every node: a shape error is raised now,
+    naming its node, and a ``Flatten`` is read against the shape that reaches it."""
+    if shape is None:
+        return
+    outputs = {order[0]: torch.zeros(1, *shape)}
+    for name in order[1:]:
+        parts = [outputs[a] for a, b in edges if b == name and (a, b) not in back]
+        x = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
+        layer = modules[name]
+        if isinstance(layer, nn.Flatten):
+            wants = {in_features(nodes[b]) for a, b in edges if a == name} - {None}
+            if len(wants) == 1:
+                start, end = (d - 1 if d > 0 else d for d in (layer.start_dim, layer.end_dim))
+                start, end = flatten_dims(name, start, end, tuple(x.shape[1:]), wants.pop())
+                layer = modules[name] = nn.Flatten(start + 1, end + 1 if end >= 0 else end)
+        try:
+            if isinstance(layer, Neuron):
+                x = layer.step(x, layer.initial_state(x))[0]
+            elif layer is not None:
+                x = layer(x)
+        except RuntimeError as err:
+            raise ValueError(
+                f"node {name!r} ({type(layer).__name__}) rejects its input of shape "
+                f"{list(x.shape[1:])} per sample (the Input is {list(shape)}): {err}"
+            ) from err
+        outputs[name] = x
