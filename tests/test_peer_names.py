@@ -26,7 +26,7 @@ from torchspike.neurons.base import Neuron
         (lambda **kw: ts.LIF(0.9, **kw), "init_hidden", "keep no hidden state"),
         (lambda **kw: ts.LIF(0.9, **kw), "p", "not a parameters object"),
         (lambda **kw: ts.IF(**kw), "threshold", "torchspike calls it v_th"),
-        (lambda **kw: ts.IF(**kw), "learn_beta", "learn_beta, which IF does not take"),
+        (lambda **kw: ts.IF(**kw), "learn_beta", "the same, but IF does not take it"),
         (lambda **kw: ts.ALIF(0.9, rho=0.9, **kw), "learn_threshold", "which ALIF does not take"),
         (lambda **kw: ts.ALIF(0.9, rho=0.9, **kw), "spike_grad", "torchspike calls it spike_fn"),
         (lambda **kw: ts.CubaLIF(**kw), "tau_mem_inv", "1 / tau_mem_inv"),

@@ -85,7 +85,9 @@ def peer_name_error(cls_name: str, key: str, accepted: set[str]) -> TypeError | 
     head = f"{cls_name} got an unexpected keyword {key!r} ({peer}'s name)"
     if ours is None:
         return TypeError(f"{head}: {note}")
-    if ours == key or ours not in accepted:
+    if ours == key:
+        return TypeError(f"{head}: torchspike's name is the same, but {cls_name} does not take it")
+    if ours not in accepted:
         return TypeError(f"{head}: torchspike calls it {ours}, which {cls_name} does not take")
     return TypeError(f"{head}: torchspike calls it {ours}" + (f" ({note})" if note else ""))
 
