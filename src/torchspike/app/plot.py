@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+MAX_ROWS = 200  # neurons drawn one per row; a wider layer is drawn as a density raster
 
 
 def _pyplot():
@@ -28,9 +32,51 @@ def raster(spikes: Tensor, ax, *, dt: float = 1.0, **scatter_kwargs):
     return ax
 
 
+def density(rows: Tensor, ax, *, ylabel: str, per: int = 1, dt: float = 1.0):
+    """Draw ``[T, G]`` fractions in [0, 1] (of a group of ``per`` neighbouring neurons or
+    channels spiking at each step) as an image on the caller's ``Axes``, darker for more."""
+    steps, groups = rows.shape
+    image = ax.imshow(
+        rows.T.numpy(),
+        aspect="auto",
+        origin="lower",
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        extent=(-0.5 * dt, (steps - 0.5) * dt, -0.5, groups * per - 0.5),
+    )
+    ax.set_xlabel("time step" if dt == 1.0 else "time")
+    ax.set_ylabel(ylabel)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    return image
+
+
+def view(out: Tensor) -> tuple[Tensor, str, int]:
+    """What a raster shows of one sample's spikes ``[T, ...]``: ``(spikes [T, N], "neuron", 0)``
+    for up to ``MAX_ROWS`` neurons, else ``(fractions [T, G], y label, per)``: the fraction of
+    each channel's positions of a conv layer ``[T, C, ...]``, or of each group of ``per``
+    neighbouring neurons (or channels) of a wider layer, that spiked at each step."""
+    steps = out.shape[0]
+    if out.dim() >= 3:  # [T, C, H, W] (or [T, C, L]): the fraction of each channel's positions
+        positions = math.prod(out.shape[2:])
+        rows = out.reshape(steps, out.shape[1], -1).float().mean(2)
+        unit, of = "channel", f"; fraction of its {positions} positions"
+    else:
+        rows, unit, of = out.reshape(steps, -1).float(), "neuron", ""
+    n = rows.shape[1]
+    if n <= MAX_ROWS:
+        return (rows, "neuron", 0) if not of else (rows, f"{unit}{of}", 1)
+    per = math.ceil(n / MAX_ROWS)
+    groups = math.ceil(n / per)
+    padded = F.pad(rows, (0, groups * per - n), value=math.nan)
+    rows = torch.nanmean(padded.reshape(steps, groups, per), 2)
+    return rows, f"{unit} ({per} per row{of})", per
+
+
 def curves(history: list[dict], path: Path) -> Path:
     plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
     epochs = [h["epoch"] for h in history]
     ax_loss.plot(epochs, [h["train_loss"] for h in history], "o-")
     ax_loss.set(xlabel="epoch", ylabel="train loss", title="loss")
@@ -41,58 +87,154 @@ def curves(history: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def rasters(records: dict[str, dict[str, Tensor]], samples: int, path: Path) -> Path:
+def layer_labels(names: list[str], kinds: dict[str, str] | None = None) -> dict[str, str]:
+    """``"hidden 1 (LIF, layer 2)"`` ... ``"output (LIF, layer 4)"`` for the recorded layers
+    ``names`` in order (the last is the output); ``kinds`` gives each layer's module type."""
+    kinds = kinds or {}
+    labels = {}
+    for k, name in enumerate(names):
+        number = f" {k + 1}" if len(names) > 2 else ""
+        role = "output" if k == len(names) - 1 else f"hidden{number}"
+        where = ", ".join(s for s in (kinds.get(name), f"layer {name}") if s)
+        labels[name] = f"{role} ({where})"
+    return labels
+
+
+def is_spikes(x: Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def rasters(
+    records: dict[str, dict[str, Tensor]],
+    samples: int,
+    path: Path,
+    *,
+    labels: dict[str, str] | None = None,
+    classes: Tensor | None = None,
+) -> Path:
+    """Spikes of each spiking layer (rows) for each sample (columns): one dot per spike, or a
+    density raster for conv layers (per channel) and layers wider than ``MAX_ROWS``."""
     plt = _pyplot()
-    layers = [name for name in records if records[name]["out"].dim() >= 3]
+    layers = [n for n, r in records.items() if "out" in r and r["out"].dim() >= 3]
+    layers = [n for n in layers if is_spikes(records[n]["out"])]  # a membrane output is not
+    labels = labels or layer_labels(layers)
     fig, axes = plt.subplots(
-        len(layers), samples, figsize=(3 * samples, 2.5 * len(layers)), squeeze=False
+        max(len(layers), 1),
+        samples,
+        figsize=(3.2 * samples + 1, 2.8 * max(len(layers), 1)),
+        squeeze=False,
+        layout="constrained",
     )
     for row, name in enumerate(layers):
-        out = records[name]["out"]
+        out, image = records[name]["out"], None
         for col in range(samples):
             ax = axes[row][col]
-            raster((out[:, col].reshape(out.shape[0], -1) > 0).float(), ax)
-            ax.set_title(f"layer {name}, sample {col}", fontsize=8)
+            rows, ylabel, per = view(out[:, col])
+            if not per:
+                raster(rows, ax)
+                if rows.shape[1] <= 20:
+                    ax.set_yticks(range(rows.shape[1]))
+            else:
+                image = density(rows, ax, ylabel=ylabel, per=per)
+            sample = f"sample {col}"
+            if classes is not None:
+                sample += f" (class {int(classes[col])})"
+            ax.set_title(f"{labels.get(name, name)}\n{sample}", fontsize=8)
+        if image is not None:
+            fig.colorbar(image, ax=list(axes[row]), label="fraction spiking", fraction=0.02)
+    if not layers:
+        axes[0][0].text(0.5, 0.5, "no spiking layer recorded", ha="center", va="center")
     return _save(fig, path)
 
 
 def membrane(
-    v: Tensor, spikes: Tensor | None, v_th: float | None, labels: Tensor, path: Path
+    v: Tensor,
+    spikes: Tensor | None,
+    v_th: float | None,
+    labels: Tensor,
+    path: Path,
+    *,
+    title: str = "output membrane",
+    dt: float | None = None,
 ) -> Path:
-    """Output membrane traces ``[T, B, C]`` per sample, with threshold and spike marks."""
+    """Output membrane traces ``[T, B, C]`` per sample, with threshold and spike marks; a
+    legend in every panel (``dt``: seconds per step, for a time axis in ms)."""
+    from matplotlib.lines import Line2D
+
     plt = _pyplot()
-    samples = v.shape[1]
-    fig, axes = plt.subplots(1, samples, figsize=(4 * samples, 3.5), squeeze=False)
+    samples, classes = v.shape[1], v.shape[2]
+    fig, axes = plt.subplots(
+        1, samples, figsize=(4 * samples, 4.4), squeeze=False, layout="constrained"
+    )
+    time = torch.arange(v.shape[0], dtype=torch.float64)
+    time = (time + 1) * dt * 1e3 if dt is not None else time
     for col in range(samples):
-        ax = axes[0][col]
-        for c in range(v.shape[2]):
-            (line,) = ax.plot(v[:, col, c].numpy(), lw=2 if c == labels[col] else 0.8, label=str(c))
+        ax, label = axes[0][col], int(labels[col])
+        handles = []
+        for c in range(classes):
+            mine = c == label
+            (line,) = ax.plot(
+                time.numpy(), v[:, col, c].numpy(), lw=2.2 if mine else 0.8, zorder=3 if mine else 2
+            )
+            line.set_label(f"{c} (class)" if mine else str(c))
+            handles.append(line)
             if spikes is not None:
                 t = spikes[:, col, c].nonzero().flatten()
-                ax.plot(t.numpy(), v[t, col, c].numpy(), "x", color=line.get_color())
+                ax.plot(time[t].numpy(), v[t, col, c].numpy(), "x", color=line.get_color())
+        if spikes is not None:
+            handles.append(Line2D([], [], marker="x", ls="", color="k", label="x: spike"))
         if v_th is not None:
-            ax.axhline(v_th, color="k", ls="--", lw=1, label="v_th")
-        ax.set(title=f"sample {col} (label {int(labels[col])})", xlabel="time step", ylabel="v")
-    axes[0][-1].legend(fontsize=6, ncol=2)
+            handles.append(ax.axhline(v_th, color="k", ls="--", lw=1, label="v_th"))
+        ax.set_xlim(0, float(time[-1]))
+        ax.set(
+            title=f"sample {col} (class {label})",
+            xlabel="time (ms)" if dt is not None else "time step",
+            ylabel="v",
+        )
+        ax.legend(
+            handles=handles,
+            title="output neuron",
+            title_fontsize=7,
+            fontsize=7,
+            ncol=min(6, len(handles)),
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            frameon=False,
+        )
+    notes = ["thick: the neuron of the sample's class"]
+    if spikes is not None:
+        notes.append("x: a spike (v reached v_th)")
+    fig.suptitle(f"{title}; {', '.join(notes)}", fontsize=10)
     return _save(fig, path)
 
 
-def confusion(matrix: Tensor, path: Path) -> Path:
+def confusion(matrix: Tensor, path: Path, *, title: str = "confusion matrix") -> Path:
+    """``matrix[i, j]``: samples of class ``i`` predicted as ``j``; every class ticked, the
+    counts readable, the accuracy in the title."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    im = ax.imshow(matrix.numpy(), cmap="Blues")
+    n = matrix.shape[0]
+    side = max(4.5, 0.45 * n + 1.5)
+    fig, ax = plt.subplots(figsize=(side + 1, side), layout="constrained")
+    image = ax.imshow(matrix.numpy(), cmap="Blues")
+    size = max(5.0, min(10.0, 110 / n))
+    dark = float(matrix.max()) / 2
     for i, row in enumerate(matrix.tolist()):
         for j, value in enumerate(row):
-            ax.text(j, i, value, ha="center", va="center", fontsize=6)
-    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix")
-    fig.colorbar(im)
+            color = "white" if value > dark else "black"
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=size, color=color)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.tick_params(labelsize=max(6.0, min(10.0, 140 / n)))
+    total, right = int(matrix.sum()), int(matrix.diagonal().sum())
+    accuracy = f"accuracy {100 * right / total:.2f}% ({right}/{total})" if total else "no samples"
+    ax.set(xlabel="predicted class", ylabel="true class", title=f"{title}: {accuracy}")
+    fig.colorbar(image, ax=ax, label="samples", shrink=0.8)
     return _save(fig, path)
 
 
 def _save(fig, path: Path) -> Path:
     from ..files import atomic_write
 
-    fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     _pyplot().close(fig)
     return path
@@ -122,12 +264,26 @@ def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int
     x, y = test.take(torch.arange(min(samples, len(test))))
     torch.manual_seed(cfg.seed)
     records = method.trace(model, x, cfg)
-    written.append(rasters(records, len(y), out / "raster.png"))
-    last = records[list(records)[-1]]
+    labels = layer_labels(list(records), _kinds(model, records))
+    name, v_th = list(records)[-1], method.threshold(model)
+    last, shown = records[name], dict(records)
+    spikes = last.get("out")
+    if spikes is not None and not is_spikes(spikes):  # an output that returns its membrane
+        spikes = None if v_th is None or "v" not in last else (last["v"] > v_th).float()
+        if spikes is not None:  # drawn as the spikes its threshold marks
+            shown[name] = {"out": spikes}
+            labels[name] += ": v > v_th"
+    written.append(rasters(shown, len(y), out / "raster.png", labels=labels, classes=y))
     if "v" in last:  # output membrane traces, when the output layer has a membrane
-        v, v_th = last["v"], method.threshold(model)
-        spikes = None if last["out"] is v or v_th is None else v > v_th
-        written.append(membrane(v, spikes, v_th, y, out / "membrane.png"))
+        v = last["v"]
+        title = f"output membrane: {labels[name].removesuffix(': v > v_th')}"
+        dt = None
+        if cfg.method == "eventprop":
+            title = "EventProp read-out voltage"
+            if cfg.loss == "ttfs":
+                title += " (free membrane, drawn up to each neuron's first spike)"
+            dt = cfg.dt
+        written.append(membrane(v, spikes, v_th, y, out / "membrane.png", title=title, dt=dt))
     if isinstance(test, datasets.EventSource):  # the first test sample's events and prediction
         from ..data.events import plot_events
 
@@ -137,5 +293,17 @@ def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int
         plot_events(test.dataset.events(0), path=path, label=int(y[0]), prediction=pred)
         written.append(path)
     _, matrix = evaluate_run(run.path, echo=False)
-    written.append(confusion(matrix, out / "confusion.png"))
+    written.append(confusion(matrix, out / "confusion.png", title=f"{cfg.dataset} test"))
     return written
+
+
+def _kinds(model, records: dict) -> dict[str, str]:
+    """The module type of each recorded layer (``"LIF"``, ``"LIFLayer"``), where it is found."""
+    root = getattr(model, "layers", model)
+    kinds = {}
+    for name in records:
+        try:
+            kinds[name] = type(root.get_submodule(name)).__name__
+        except AttributeError:
+            pass
+    return kinds

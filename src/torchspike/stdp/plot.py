@@ -70,14 +70,48 @@ def assignments(labels: Tensor, ax: Any = None) -> Any:
     return ax
 
 
-def accuracy(history: Tensor, ax: Any = None) -> Any:
-    """Accuracy of each training window under the previous window's assignment."""
+def accuracy(
+    history: Tensor,
+    ax: Any = None,
+    *,
+    final: dict[str, float] | None = None,
+    seen: int | None = None,
+) -> Any:
+    """Accuracy of each training window under the previous window's assignment (the first
+    window has none and is left out), and the ``final`` accuracies (``metrics.json``'s
+    labelling and test accuracies) as points after the ``seen`` training images, so that a run
+    shorter than two windows still shows its result."""
     ax = _axes(ax)
-    h = history.detach().cpu().double().numpy()
-    if len(h):
-        ax.plot(h[:, 0], 100 * h[:, 1], marker="o", label="all-neuron vote")
-        ax.plot(h[:, 0], 100 * h[:, 2], marker="s", label="proportion-weighted vote")
-        ax.legend()
+    h = history.detach().cpu().double()
+    scored = h[torch.isfinite(h[:, 1])] if len(h) else h
+    if len(scored):
+        ax.plot(scored[:, 0], 100 * scored[:, 1], marker="o", label="window, all-neuron vote")
+        ax.plot(scored[:, 0], 100 * scored[:, 2], marker="s", label="window, proportion-weighted")
+    end = float(seen) if seen is not None else float(h[-1, 0]) if len(h) else 0.0
+    shown = []
+    for key, label, marker in _FINAL:
+        value = (final or {}).get(key)
+        if value is not None and math.isfinite(value):
+            shown.append((label, marker, 100 * value))
+    for label, marker, value in shown:
+        ax.plot([end], [value], marker=marker, ls="", ms=9, label=f"{label}: {value:.1f}%")
+    if not len(scored):
+        ax.text(
+            0.5,
+            0.05,
+            "no training window scored: each window of update_interval images is scored\n"
+            "with the previous window's assignment, so a run needs two of them",
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="0.35",
+        )
+    if len(scored) or shown:
+        ax.legend(fontsize=8)
+    ax.set_ylim(0, 100)
+    if end > 0:
+        ax.set_xlim(0, 1.05 * end)
     ax.set_xlabel("training images")
     ax.set_ylabel("accuracy (%)")
     ax.set_title("accuracy over training")
@@ -85,17 +119,28 @@ def accuracy(history: Tensor, ax: Any = None) -> Any:
     return ax
 
 
-def save_figures(state: dict[str, Tensor], out_dir: str | Path) -> list[Path]:
-    """Write ``receptive_fields.png``, ``assignments.png`` and ``accuracy.png`` for ``state``."""
+_FINAL = (  # metrics.json keys drawn at the end of the accuracy plot
+    ("label_accuracy_all", "labelling pass, all-neuron vote", "^"),
+    ("test_accuracy_all", "test, all-neuron vote", "*"),
+    ("test_accuracy_proportion", "test, proportion-weighted", "P"),
+)
+
+
+def save_figures(
+    state: dict[str, Tensor], out_dir: str | Path, *, metrics: dict[str, Any] | None = None
+) -> list[Path]:
+    """Write ``receptive_fields.png``, ``assignments.png`` and ``accuracy.png`` for ``state``
+    (with the final accuracies of ``metrics``, a run's ``metrics.json``, where given)."""
     from matplotlib.figure import Figure
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shape = tuple(int(s) for s in state["input_shape"].tolist())
+    seen = int(state["seen"]) if "seen" in state else None
     drawings = {
         "receptive_fields.png": lambda ax: receptive_fields(state["weight"], shape, ax),
         "assignments.png": lambda ax: assignments(state["assignment"], ax=ax),
-        "accuracy.png": lambda ax: accuracy(state["history"], ax),
+        "accuracy.png": lambda ax: accuracy(state["history"], ax, final=metrics, seen=seen),
     }
     paths = []
     for name, draw in drawings.items():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from ...data.events import EventBatch, to_spike_times
 from ...eventprop import train as ep
+from ...eventprop.li import li_readout
 from ...eventprop.losses import check_outputs_fired, silent_samples
 from ...eventprop.losses import scores as output_scores
 from ...eventprop.spikes import Spikes
@@ -68,18 +71,25 @@ class EventProp:
     def trace(
         self, model: nn.Module, x: Tensor, cfg: EventPropConfig
     ) -> dict[str, dict[str, Tensor]]:
-        """Dense ``[T, B, N]`` spike rasters of every spiking layer (for plots)."""
+        """Dense ``[T, B, N]`` spike rasters of every spiking layer, and the read-out's voltage
+        ``v`` at the step ends: an LI read-out's trace, or (ttfs) the output neurons' membrane
+        without threshold, which is theirs up to their first spike (NaN after it)."""
         records: dict[str, dict[str, Tensor]] = {}
+        layers = list(model.named_children())
         with torch.no_grad():
             s = encode(x, cfg, cfg.library(), train=False)
-            for name, layer in model.named_children():
-                s = layer(s)
+            for k, (name, layer) in enumerate(layers):
+                given, s = s, layer(s)
                 if isinstance(s, Spikes):
                     dense = torch.zeros(s.steps, s.batch_size, s.units)
                     dense[s.step, s.batch, s.unit] = 1.0
                     records[name] = {"out": dense}
-                elif s.dim() == 3:  # an LI read-out's voltage trace
-                    records[name] = {"out": s, "v": s}
+                if k == len(layers) - 1:
+                    v = li_readout(given, layer.weight, layer.kernel, "trace")
+                    if isinstance(s, Spikes):  # ttfs: the free membrane until the first spike
+                        fired = records[name]["out"].cumsum(0) - records[name]["out"] > 0
+                        v = v.masked_fill(fired, math.nan)
+                    records.setdefault(name, {})["v"] = v
         return records
 
     def threshold(self, model: nn.Module) -> float | None:

@@ -95,21 +95,58 @@ def fit_run(
     return metrics
 
 
-def evaluate_run(run: RunDir, cfg: STDPConfig, *, dataset: str, split: str, data_dir) -> float:
-    from ...stdp import evaluate
+def predict(state: dict[str, torch.Tensor], config, x: torch.Tensor):
+    """Predicted classes ``(all-neuron vote, proportion-weighted vote)`` of the frozen network
+    for images ``x``, drawn with the generator that :func:`torchspike.stdp.evaluate` uses."""
+    from ...stdp import vote_all, vote_proportion
+    from ...stdp.state import assignment_of, model_from_state
+    from ...stdp.train import run_counts
+
+    model = model_from_state(state, config)
+    generator = torch.Generator().manual_seed(config.seed + 7)
+    flat = x.reshape(len(x), -1).float()
+    counts = run_counts(
+        model, flat, batch_size=config.eval_batch_size, generator=generator, phase="test"
+    )
+    assignment = assignment_of(state)
+    return vote_all(counts, assignment), vote_proportion(counts, assignment)
+
+
+def evaluate_run(
+    run: RunDir, cfg: STDPConfig, *, dataset: str, split: str, data_dir, echo: bool = True
+) -> tuple[float, torch.Tensor]:
+    """Accuracy of both read-outs and the confusion matrix of the all-neuron vote (the run's
+    test accuracy)."""
+    from ..evaluate import confusion_matrix, format_confusion
 
     state, config = load(run / WEIGHTS)
     x, y = data.load(dataset, split, data_dir)
-    m = evaluate(state, config, (x, y))
-    print(
-        f"{dataset} {split} accuracy: {m['test_accuracy_all']:.4f} (mean response of each "
-        f"class's neurons), {m['test_accuracy_proportion']:.4f} (proportion-weighted)"
-    )
-    return m["test_accuracy_all"]
+    pred_all, pred_proportion = predict(state, config, x)
+    acc_all = (pred_all == y).double().mean().item()
+    acc_proportion = (pred_proportion == y).double().mean().item()
+    matrix = confusion_matrix(pred_all, y, state["rates"].shape[1])
+    if echo:
+        print(
+            f"{dataset} {split} accuracy: {acc_all:.4f} (mean response of each class's neurons, "
+            f"{int((pred_all == y).sum())}/{len(y)}), {acc_proportion:.4f} (proportion-weighted)"
+        )
+        print("confusion matrix of the mean-response read-out:")
+        print(format_confusion(matrix))
+    return acc_all, matrix
 
 
 def plot_run(run: RunDir, out: Path) -> list[Path]:
+    """The receptive fields, class assignments, accuracy (over training windows, and the final
+    labelling and test accuracy) and the test confusion matrix."""
     from ...stdp.plot import save_figures
+    from ..plot import confusion
 
     state, _ = load(run / WEIGHTS)
-    return save_figures(state, out)
+    metrics = files.load_json(run / METRICS) if (run / METRICS).exists() else {}
+    paths = save_figures(state, out, metrics=metrics)
+    cfg = run.config()
+    _, matrix = evaluate_run(
+        run, cfg, dataset=cfg.dataset, split="test", data_dir=cfg.data_dir, echo=False
+    )
+    title = f"{cfg.dataset} test, mean-response read-out"
+    return [*paths, confusion(matrix, out / "confusion.png", title=title)]
