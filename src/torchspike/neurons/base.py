@@ -34,8 +34,8 @@ def step_by_step() -> Iterator[None]:
 
 def fused_applies(*tensors: Tensor) -> bool:
     """True where a neuron may run a fused kernel on ``tensors``: outside :func:`step_by_step`,
-    ``torch.func`` transforms and forward-mode AD (:func:`~torchspike.kernels.lif_sequence.
-    applies`)."""
+    ``torch.func`` transforms and forward-mode AD
+    (:func:`~torchspike.kernels.lif_sequence.applies`)."""
     return lif_sequence.applies(*tensors) and (
         torch.compiler.is_compiling() or not _STEP_BY_STEP.get()
     )
