@@ -15,7 +15,9 @@ Define your own by subclassing :class:`Surrogate` and implementing ``derivative`
             return torch.exp(-0.5 * (x / self.sigma) ** 2) / (self.sigma * math.sqrt(2 * math.pi))
 
 Every neuron accepts any ``Surrogate`` as ``spike_fn``; the fused sequence kernels call
-``derivative`` directly, so a custom surrogate is as fast as a built-in one.
+``derivative`` directly, so a custom surrogate is as fast as a built-in one. Write
+``derivative`` in torch operations: ``torch.func.vmap`` derives the spike function's batching
+rule from them, and a double backward differentiates them.
 """
 
 from __future__ import annotations
