@@ -87,6 +87,29 @@ def test_surrogate_double_backward_equals_finite_differences(name):
     torch.testing.assert_close(x.grad, want, rtol=1e-5, atol=1e-7)
 
 
+class _Gaussian(surrogate.Surrogate):
+    """A user's surrogate, as the module docstring shows one."""
+
+    def derivative(self, x):
+        return torch.exp(-0.5 * (x / 0.5) ** 2) / (0.5 * (2 * torch.pi) ** 0.5)
+
+
+def test_a_custom_surrogate_keeps_the_contracts_too():
+    fn, t, h = _Gaussian(), torch.linspace(1, 2, len(X), dtype=D), 1e-6
+    torch.testing.assert_close(torch.func.jvp(fn, (X,), (t,))[1], fn.derivative(X) * t)
+    torch.testing.assert_close(torch.func.vmap(fn)(X.view(-1, 1)), fn(X).view(-1, 1))
+    lif, xs = ts.LIF(0.9, spike_fn=fn).to(D), _xs(5, 2, 3)
+    got = torch.func.grad(lambda x: lif(x)[0].sum())(xs)
+    x = xs.clone().requires_grad_()
+    lif(x)[0].sum().backward()
+    torch.testing.assert_close(got, x.grad)
+    x = X.clone().requires_grad_()
+    (g,) = torch.autograd.grad(fn(x).sum(), x, create_graph=True)
+    g.sum().backward()
+    want = (fn.derivative(X + h) - fn.derivative(X - h)) / (2 * h)
+    torch.testing.assert_close(x.grad, want, rtol=1e-5, atol=1e-7)
+
+
 # --- torch.func and forward mode through a network with LIF layers ---------------------------
 
 
