@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import conv_models  # noqa: E402
 from peer_models import CONFIGS, CONTENDERS, build, make_batch  # noqa: E402
 
 REPLY = "@@ "
@@ -125,8 +126,9 @@ def profile(step, batch, n: int, rows: int = 25) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--peer", choices=CONTENDERS, required=True)
-    parser.add_argument("--config", choices=sorted(CONFIGS), required=True)
+    parser.add_argument("--peer", choices=(*CONTENDERS, "floor_cl"), required=True)
+    configs = sorted([*CONFIGS, *conv_models.CONV_CONFIGS])
+    parser.add_argument("--config", choices=configs, required=True)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
@@ -134,6 +136,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="override B")
     parser.add_argument("--hidden", type=int, help="override the hidden width N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--density", type=float, help="conv configs: override the input density")
     parser.add_argument(
         "--compile", action="store_true", help="torchspike: LIF(..., compile=True) (inductor)"
     )
@@ -151,6 +154,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.config in conv_models.CONV_CONFIGS:
+        return conv_main(args)
     overrides = {"steps": args.steps, "batch": args.batch, "n_hidden": args.hidden}
     cfg = dataclasses.replace(
         CONFIGS[args.config], **{k: v for k, v in overrides.items() if v is not None}
@@ -194,6 +199,45 @@ def main() -> None:
         "peak_rss_mib": round(max_rss_mib(), 1),
     }
     print(json.dumps(result))
+
+
+def conv_main(args: argparse.Namespace) -> None:
+    """Configs n and v (and their inference variants): `conv_models.py`."""
+    overrides = {"steps": args.steps, "batch": args.batch}
+    cfg = dataclasses.replace(
+        conv_models.CONV_CONFIGS[args.config], **{k: v for k, v in overrides.items() if v}
+    )
+    if args.density is not None:
+        cfg = dataclasses.replace(cfg, density=args.density)
+    net, train_step, infer = conv_models.build(args.peer, cfg)
+    if args.check:
+        from conv_equivalence import dump
+
+        dump(net, train_step, infer, cfg, args.check, args.dump)
+        return
+    step = train_step if cfg.train else infer
+    batch = conv_models.make_batch(cfg, args.seed)
+    baseline = max_rss_mib()
+    info = {
+        "peer": args.peer,
+        "config": args.config,
+        "steps": cfg.steps,
+        "batch": cfg.batch,
+        "density": cfg.density,
+        "threads": args.threads,
+        "baseline_rss_mib": round(baseline, 1),
+        "torch": torch.__version__,
+    }
+    if args.serve:
+        serve(step, batch, info)
+        return
+    timed(step, batch, args.warmup)
+    if args.profile:
+        profile(step, batch, args.profile)
+        return
+    times, _ = timed(step, batch, args.repeats)
+    ms = {"median_ms": round(statistics.median(times), 2), "min_ms": round(min(times), 2)}
+    print(json.dumps({**info, **ms, "peak_rss_mib": round(max_rss_mib(), 1)}))
 
 
 if __name__ == "__main__":
