@@ -52,6 +52,7 @@ def flatten(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[st
                 raise ValueError(f"node {prefix + name!r} is defined twice{where}")
             nodes[prefix + name] = node
     seen: set[tuple[str, str]] = set()
+    dotted: dict[str, list[str]] = {}
     for edge in graph.edges:
         try:
             a, b = edge
@@ -59,14 +60,23 @@ def flatten(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[st
             raise ValueError(f"an edge is a pair of node names, got {edge!r}{where}") from None
         a, b = _text(a), _text(b)
         src, dst = _endpoint(graph, a, b, prefix, "source"), _endpoint(graph, b, a, prefix, "dest")
-        for end in (src, dst):
+        for end, ref in ((src, a), (dst, b)):
             if end.endswith("\0"):  # a subgraph written flat (see _dotted): a border, not an IO
                 nodes[end[:-1]] = PASS
+                dotted[ref] = dotted.get(ref, []) + [end[len(prefix) : -1]]
         src, dst = src.rstrip("\0"), dst.rstrip("\0")
         if (src, dst) in seen:
             raise ValueError(f"edge ({a!r}, {b!r}){where} is listed twice")
         seen.add((src, dst))
         edges.append((src, dst))
+    if dotted:
+        found = "; ".join(f"{k!r} as {sorted(set(v))}" for k, v in dotted.items())
+        warnings.warn(
+            f"edges{where} name nodes that do not exist, read as subgraphs written flat with "
+            f"dotted names (as early NIR exports did): {found}",
+            NIRWarning,
+            stacklevel=3,
+        )
     return nodes, edges
 
 
@@ -97,14 +107,7 @@ def _endpoint(graph: Any, ref: str, other: str, prefix: str, role: str) -> str:
     if isinstance(sub, nir.NIRGraph) and isinstance(sub.nodes.get(tail), io_type):
         return f"{prefix}{head}.{tail}"
     dotted = _dotted(graph, ref, io_type)
-    if dotted is not None:
-        warnings.warn(
-            f"edge {edge!r}{where}: no node {ref!r}, but {dotted!r} is an {io_type.__name__} "
-            f"node: read as a subgraph {ref!r} written flat with dotted names (as early NIR "
-            "exports did)",
-            NIRWarning,
-            stacklevel=4,
-        )
+    if dotted is not None:  # flatten warns
         return prefix + dotted + "\0"
     raise ValueError(
         f"edge {edge!r}{where}: its {role} node {ref!r} does not exist; the nodes are "

@@ -124,14 +124,14 @@ class NIRGraphNet(nn.Module):
                     args = (previous, *constants[name])
                 else:
                     step, args = module.step, (previous,)
-                outputs[name], neurons[name] = self._apply(name, step, inp, *args)
+                outputs[name], neurons[name] = self._run_node(name, step, inp, *args)
             else:
-                outputs[name] = inp if module is None else self._apply(name, module, inp)
+                outputs[name] = inp if module is None else self._run_node(name, module, inp)
         delayed = {a: outputs[a] for a in self.tails}
         return outputs[self.output_name], NIRGraphState(neurons, delayed), outputs
 
     @staticmethod
-    def _apply(name: str, fn, inp: Tensor, *args):
+    def _run_node(name: str, fn, inp: Tensor, *args):
         try:
             return fn(inp, *args)
         except RuntimeError as err:
@@ -156,7 +156,7 @@ class NIRGraphNet(nn.Module):
                 out = module.initial_state(inp).v if getattr(module, "v_th", 1) is None else None
                 rest[name] = torch.zeros_like(inp) if out is None else out
             else:
-                rest[name] = inp if module is None else self._apply(name, module, inp)
+                rest[name] = inp if module is None else self._run_node(name, module, inp)
         if self.delay_init == "zero":
             return {a: torch.zeros_like(rest[a]) for a in self.tails}
         return {a: rest[a] for a in self.tails}
