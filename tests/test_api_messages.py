@@ -197,3 +197,26 @@ def test_trace_gradient_of_hidden_spikes_and_membrane_against_the_recursion():
     for a, b in zip(grads, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     assert float(grads[0].abs().sum()) > 0
+
+
+# ---------------------------------------------------------------- one step without a state
+
+
+@pytest.mark.parametrize(
+    "neuron",
+    [
+        ts.LIF(0.9),
+        ts.IF(rectify=True),
+        ts.LI(0.9),
+        ts.CubaLIF(),
+        ts.ALIF(0.9, rho=0.9),
+        ts.RecurrentLIF(5, beta=0.9),
+    ],
+    ids=lambda n: type(n).__name__,
+)
+def test_step_without_a_state_starts_from_the_initial_state(neuron):
+    x = 3 * torch.rand(2, 5)
+    y0, s0 = neuron.step(x, neuron.initial_state(x))
+    for y, s in (neuron.step(x, None), neuron.step(x)):
+        assert torch.equal(y, y0)
+        assert all(torch.equal(a, b) for a, b in zip(s, s0, strict=True))

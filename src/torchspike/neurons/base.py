@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -67,6 +68,8 @@ class Neuron(nn.Module):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = check_peer_names(cls.__init__)
+        if "step" in cls.__dict__:  # step(x) and step(x, None) start from initial_state(x)
+            cls.step = _fresh_state(cls.__dict__["step"])
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """As ``nn.Module``; inside a module that ``SpikingNet`` runs over time, the call goes
@@ -185,6 +188,14 @@ def _float32_state(state: Any) -> Any:
     if state is None:
         return None
     return type(state)(*(_float32(t) if isinstance(t, Tensor) else t for t in state))
+
+
+def _fresh_state(step: Any) -> Any:
+    @functools.wraps(step)
+    def step_from(self: Neuron, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        return step(self, x, self.initial_state(x) if state is None else state)
+
+    return step_from
 
 
 def _check_state(state: Any, xs: Tensor) -> None:
