@@ -6,16 +6,25 @@ PIP := $(BIN)/pip install -c requirements-torch.txt
 
 .PHONY: demo test test-slow lint install docs docs-browser tutorials tutorials-full
 
-$(BIN)/.installed: pyproject.toml requirements-torch.txt
+# what the demo needs: torch, torchspike and matplotlib (for `torchspike plot`)
+$(BIN)/.installed-demo: pyproject.toml requirements-torch.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) -r requirements-torch.txt
+	$(PIP) -e '.[plot]'
+	touch $@
+
+# and the dev tools (pytest, ruff, ...) for `make test`
+$(BIN)/.installed: $(BIN)/.installed-demo
 	$(PIP) -e '.[dev]'
 	touch $@
 
 install: $(BIN)/.installed
 
-demo: install
+demo: $(BIN)/.installed-demo
 	$(BIN)/torchspike train --recipe digits --threads 1 --out runs/demo --overwrite
+	$(BIN)/torchspike plot runs/demo
+	@echo "figures in runs/demo/*.png. The commands are in $(VENV), which make does not activate:"
+	@echo "  $(BIN)/torchspike eval runs/demo    (or first: . $(BIN)/activate, then torchspike ...)"
 
 lint: install
 	$(BIN)/ruff check src tests bench
