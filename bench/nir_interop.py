@@ -82,12 +82,22 @@ def _schedule(graph) -> tuple[list[str], set[tuple[str, str]]]:
     return order[::-1], back
 
 
-def reference(graph, xs: torch.Tensor, dt: float) -> dict[str, np.ndarray]:
-    """Every node's output over time ``[T, B, ...]`` by NIR's Euler equations (float64)."""
+def reference(graph, xs: torch.Tensor, dt: float, start: str = "rest") -> dict[str, np.ndarray]:
+    """Every node's output over time ``[T, B, ...]`` by NIR's Euler equations (float64).
+
+    At the first step an edge closing a cycle brings its source's output at rest (``"rest"``:
+    an Affine fed by neurons gives its bias) or 0 (``"zero"``)."""
     if any(isinstance(n, nir.NIRGraph) for n in graph.nodes.values()):
         raise NotImplementedError("the reference runs flat graphs")
     order, back = _schedule(graph)
     params = {k: _params(n) for k, n in graph.nodes.items() if not isinstance(n, nir.Input)}
+    rest = {}
+    for a, _ in back:
+        fed_by = [graph.nodes[u] for u, v in graph.edges if v == a]
+        if not all(_is_neuron(n) for n in fed_by):
+            raise NotImplementedError("the reference's cycles start at a neuron's output")
+        node = graph.nodes[a]
+        rest[a] = params[a]["bias"] if start == "rest" and isinstance(node, nir.Affine) else 0.0
     state: dict[str, dict] = {k: {} for k in order}
     now: dict[str, np.ndarray] = {}
     record: dict[str, list] = {k: [] for k in order}
@@ -100,7 +110,7 @@ def reference(graph, xs: torch.Tensor, dt: float) -> dict[str, np.ndarray]:
                 record[name].append(x)
                 continue
             sources = [(a, (a, b) in back) for a, b in graph.edges if b == name]
-            h = sum(prev.get(a, 0.0) if delayed else now[a] for a, delayed in sources)
+            h = sum(prev.get(a, rest.get(a)) if delayed else now[a] for a, delayed in sources)
             now[name] = _node_step(node, p, s, h, dt)
             record[name].append(now[name])
     return {k: np.stack(v) for k, v in record.items()}
@@ -369,14 +379,21 @@ def snntorch_to_torchspike(tmp: Path, xs) -> None:
     )
     net = nn.Sequential(linears()[0], rleaky)
     graph = snntorch_export(net, tmp, "rleaky.nir")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loaded = tn.load(graph, dt=SNN_DT)
-    with torch.no_grad():
-        got = loaded(xs)[0].numpy()
-    want = neurons_of(graph, reference(graph, xs, SNN_DT))[-1]
-    what = f"`RLeaky(reset_mechanism='zero')`, a LIF <-> Linear cycle ({type(loaded).__name__})"
-    check("snnTorch -> torchspike", f"{what}: vs NIR reference", lambda: compare(got, want))
+    got = {}
+    for start in ("rest", "zero"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = tn.load(graph, dt=SNN_DT, delay_init=start)
+        with torch.no_grad():
+            got[start] = loaded(xs)[0].numpy()
+        want = neurons_of(graph, reference(graph, xs, SNN_DT, start))[-1]
+        what = f"`RLeaky(reset_mechanism='zero')`, a LIF <-> Affine cycle ({type(loaded).__name__})"
+        check(
+            "snnTorch -> torchspike",
+            f"{what}, delay_init={start!r}: vs NIR reference started the same way",
+            lambda got=got[start], want=want: compare(got, want),
+        )
+    got = got["rest"]
     snntorch.utils.reset(net)
     with torch.no_grad():
         own = torch.stack([net(x) for x in xs]).numpy()
@@ -676,8 +693,11 @@ differs, the peer departs from its own NIR graph. The gaps, with the source line
    `_default_map_affine` assigns `module.weight.bias`), leaving PyTorch's random bias in place.
    torchspike maps every node itself.
 10. **Recurrence is a convention.** NIR's edges are instantaneous; a discrete simulator must
-    delay a cycle by one step. torchspike (through nirtorch) and this reference feed a cycle the
-    previous step's output, as snnTorch's `RLeaky` does.
+    delay a cycle by one step. torchspike and this reference feed a cycle the previous step's
+    output, as snnTorch's `RLeaky` does. At the first step torchspike's cycle brings what its
+    source gives at rest (`delay_init="rest"`: a recurrent `Affine` gives its bias, as in
+    snnTorch), or 0 (`delay_init="zero"`, nirtorch's and so Norse's); the paper's Braille graph
+    shows the difference (bench/RESULTS_nir_published.md), and so do the `RLeaky` rows above.
 
 ## What torchspike does about them
 
@@ -686,7 +706,10 @@ differs, the peer departs from its own NIR graph. The gaps, with the source line
   `CubaLIF` and `NIRLIF`/`NIRCubaLIF`; `LIF` and `IF` warn (their resets differ from NIR's).
   For snnTorch, export with `dt=1e-4`; for Norse, use `r = 1` neurons (`NIRLIF(r=1)`), or fold
   `r` into the weights.
-- Import: NIR's equations exactly under forward Euler, with `dt` from the metadata or the caller.
+- Import: NIR's equations exactly under forward Euler, with `dt` from the metadata, the caller,
+  or (with a warning) inferred where two or more time constants agree on `dt = tau / r`; every
+  node mapped by torchspike itself (nirtorch is not used). The NIR paper's published graphs:
+  bench/RESULTS_nir_published.md (`bench/nir_published.py`).
 """
 
 
