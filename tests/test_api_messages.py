@@ -220,3 +220,32 @@ def test_step_without_a_state_starts_from_the_initial_state(neuron):
     for y, s in (neuron.step(x, None), neuron.step(x)):
         assert torch.equal(y, y0)
         assert all(torch.equal(a, b) for a, b in zip(s, s0, strict=True))
+
+
+class Residual(nn.Module):
+    """A module with a neuron inside its forward (traced step by step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.lif = nn.Linear(4, 4), ts.LIF(beta=0.7)
+
+    def forward(self, x):
+        return x + self.lif(self.fc(x))[0]
+
+
+def test_trace_with_grad_through_a_module_with_neurons_inside():
+    torch.manual_seed(0)
+    net = ts.SpikingNet(nn.Linear(3, 4), Residual(), nn.Linear(4, 2), ts.LI(0.9)).double()
+    xs = 2 * torch.rand(6, 3, 3, dtype=torch.float64)
+    ys, records = net.trace(xs, grad=True)
+    ref, _ = net(xs)
+    torch.testing.assert_close(ys, ref, rtol=0, atol=1e-12)
+    assert set(records) == {"1.lif", "3"}
+    params = list(net.parameters())
+    g_trace = torch.autograd.grad(ys.square().sum(), params)
+    g_ref = torch.autograd.grad(ref.square().sum(), params)
+    for a, b in zip(g_trace, g_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    _, records = net.trace(xs, grad=True)  # a new graph: each is backpropagated once
+    inner = torch.autograd.grad(records["1.lif"]["v"].sum(), net.layers[1].fc.weight)[0]
+    assert float(inner.abs().sum()) > 0
