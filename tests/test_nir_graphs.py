@@ -341,3 +341,28 @@ def test_a_shape_error_is_raised_at_load_naming_the_node():
     graph.nodes["conv"].weight = np.ones((2, 3, 1, 1), np.float32)  # 3 channels in, 2 come
     with pytest.raises(ValueError, match=r"node 'conv' \(Conv2d\) rejects its input of shape"):
         tn.load(graph)
+
+
+# ------------------------------------------------------------------- running a graph net
+
+
+def test_a_graph_net_continues_from_its_state_and_trains():
+    net = tn.load(_flat_graph())
+    xs = _xs(steps=30)
+    with torch.no_grad():
+        whole, _ = net(xs)
+        first, state = net(xs[:12])
+        second, _ = net(xs[12:], state)
+    assert torch.equal(torch.cat([first, second]), whole)
+    ys, _ = net(xs)
+    ys.square().sum().backward()  # surrogate gradients through the cycle
+    grads = {k: p.grad for k, p in net.named_parameters()}
+    assert set(grads) == {
+        "nodes.fc1.weight",
+        "nodes.rec.weight",
+        "nodes.rec.bias",
+        "nodes.fc2.weight",
+    }
+    assert all(g is not None and g.abs().sum() > 0 for g in grads.values())
+    with pytest.raises(ValueError, match=r"no nodes named \['nope'\]"):
+        net.trace(xs, ["nope"])
