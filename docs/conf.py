@@ -39,6 +39,7 @@ exclude_patterns = [
     "_build/**",
     "tutorials/_*.py",  # helpers imported by tutorials, not pages
     "tutorials/full/**",
+    "migration/*.py",  # the scripts that check the migration guides against the peers
     "**/__pycache__/**",
     "**/.ipynb_checkpoints/**",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .kernels.conv_pool import is_pool_2x2, max_pool_2x2
 from .kernels.folded_linear import folded_linear
 from .kernels.lif_sequence import applies as kernels_apply
 from .kernels.lif_sequence import needs_grad
@@ -77,6 +78,9 @@ def fold_time_owned(
             y = folded_linear(x, w, b, shape, spikes_as_bytes=as_bytes, workspace=workspace)
         if y is not None:
             return y, True
+    if is_pool_2x2(layer, x):  # after a channels-last convolution (kernels.conv_pool)
+        y = max_pool_2x2(x)
+        return y.view(steps, xs.shape[1], *y.shape[1:]), True
     with _stateless(layer, xs):
         y = layer(channels_last(layer, x))
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
@@ -106,7 +110,8 @@ def plain_linear(layer: nn.Module, x: Tensor, dims: int = 2) -> bool:
     dimensions: an ``nn.Linear`` (not a subclass) without hooks, outside autocast, with ``x`` of
     the weight's dtype; only then may its product be computed another way (:mod:`.kernels.sparse`,
     :mod:`.kernels.folded_linear`, :mod:`.kernels.lif_linear`), and not under ``torch.func``
-    transforms or forward-mode AD, which those kernels do not support (:func:`kernels_apply`)."""
+    transforms or forward-mode AD, which those kernels do not support
+    (:func:`~torchspike.kernels.lif_sequence.applies`)."""
     return (
         type(layer) is nn.Linear
         and not has_hooks(layer)
