@@ -1,6 +1,9 @@
 """PyTorch's contracts through spiking layers: double backward, ``torch.func`` (grad, vmap, jvp),
-forward-mode AD and autocast, each against an oracle (plain autograd on the fused path, finite
-differences, or the reverse-mode product)."""
+forward-mode AD and autocast, each against an oracle (plain autograd on the fused path, the
+network written out in plain autograd, the step-by-step reference, finite differences, or the
+reverse-mode product)."""
+
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -236,16 +239,20 @@ def _penalty_grads(run, params, xs):
     return torch.autograd.grad(g.pow(2).sum(), [x, *params.values()])
 
 
-def test_double_backward_under_step_by_step_equals_plain_autograd():
-    """A gradient penalty through SpikingNet (neurons step by step, Linear kernels as chosen)
-    == the same network written as plain autograd operations."""
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "step-by-step"])
+def test_double_backward_equals_plain_autograd(fused):
+    """A gradient penalty through SpikingNet (the fused LIF+Linear and LIF kernels, or the
+    neurons step by step) == the same network written as plain autograd operations."""
     net, xs = _net(learn=True), _xs(7, 2, 4)
     params = dict(net.named_parameters())
     assert tuple(params) == _PARAMS
+    kernels = {"_LIFLinearBackward", "_LIFSequenceBackward"}
 
     def run(x):
-        with step_by_step():
-            return net(x)[0]
+        with nullcontext() if fused else step_by_step():
+            out, _ = net(x)
+        assert (kernels <= _grad_fns(out)) == fused
+        return out
 
     got = _penalty_grads(run, params, xs)
     want = _penalty_grads(lambda x: _plain_net(params, x), params, xs)
@@ -254,11 +261,70 @@ def test_double_backward_under_step_by_step_equals_plain_autograd():
     assert got[0].abs().max() > 0 and got[1].abs().max() > 0
 
 
+def _lif_penalty(lif, xs, v0, linear, overwrite):
+    """``|dL/d(x, v0, params)|^2`` differentiated again, for one LIF layer called directly
+    (with the Linear after it fused when ``linear`` is given)."""
+    x, v = xs.clone().requires_grad_(), v0.clone().requires_grad_()
+    inputs = [x, v, *lif.parameters(), *(linear.parameters() if linear else [])]
+    h = x * 1.0  # a temporary the kernel may overwrite
+    state = ts.LIFState(v)
+    fused = None
+    if linear is not None:  # None under step_by_step: the two layers one by one
+        fused = lif.forward_into_linear(h, state, linear, overwrite_input=overwrite)
+    if fused is not None:
+        out, _ = fused
+    else:
+        out, _ = lif(h, state, overwrite_input=overwrite)
+        out = linear(out) if linear is not None else out
+    loss = (out * torch.linspace(-1, 2, out.shape[-1], dtype=D)).pow(2).sum()
+    grads = torch.autograd.grad(loss, inputs, create_graph=True, allow_unused=True)
+    penalty = sum(g.pow(2).sum() for g in grads if g is not None)
+    second = torch.autograd.grad(penalty, inputs, allow_unused=True)
+    return out, [
+        torch.zeros_like(i) if g is None else g for i, g in zip(inputs, second, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize(
+    "kind",
+    ["spikes", "spikes-overwrite", "membrane", "keep-membrane", "linear", "linear-overwrite"],
+)
+def test_double_backward_through_each_fused_kernel_equals_step_by_step(reset, kind):
+    """Every way the fused kernels run (spikes with the membrane reused or kept, membrane
+    output, the Linear fused after, the input overwritten) against the step-by-step reference
+    (lif_step under plain autograd), for the gradients of x, the initial state, beta and v_th
+    (learned) and the Linear's parameters."""
+    torch.manual_seed(11)
+    lif = ts.LIF(
+        beta=0.85,
+        v_th=0.6,
+        reset=reset,
+        learn_beta=True,
+        learn_v_th=True,
+        output="membrane" if kind == "membrane" else "spikes",
+        reuse_membrane=kind != "keep-membrane",
+    ).to(D)
+    linear = nn.Linear(5, 3).to(D) if kind.startswith("linear") else None
+    xs, v0 = _xs(8, 3, 5), torch.rand(3, 5, dtype=D)
+    overwrite = kind.endswith("overwrite")
+    out, got = _lif_penalty(lif, xs, v0, linear, overwrite)
+    fused = "_LIFLinearBackward" if linear else "_LIFSequenceBackward"
+    assert fused in _grad_fns(out)
+    with step_by_step():
+        ref_out, want = _lif_penalty(lif, xs, v0, linear, False)
+    assert fused not in _grad_fns(ref_out)
+    torch.testing.assert_close(out, ref_out)
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        torch.testing.assert_close(g, w, msg=f"input {i}")
+    assert got[0].abs().max() > 0
+
+
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 def test_double_backward_equals_finite_differences_of_the_gradient(reset):
     """Where the surrogate gradient is the gradient of a smooth function (one layer, a loss
     linear in its spikes; the reset is detached), its Hessian-vector product from a double
-    backward equals central differences of the first-order gradient from the fused path."""
+    backward through the fused kernel equals central differences of its first-order gradient."""
     torch.manual_seed(8)
     linear, lif = nn.Linear(4, 6).to(D), ts.LIF(beta=0.9, v_th=0.5, reset=reset).to(D)
     xs, t, u = _xs(9, 3, 4), torch.randn(9, 3, 4, dtype=D), torch.randn(9, 3, 6, dtype=D)
@@ -268,10 +334,9 @@ def test_double_backward_equals_finite_differences_of_the_gradient(reset):
         z, _ = lif(linear(x))
         return x, torch.autograd.grad((z * u).sum(), x, create_graph=create_graph)[0]
 
-    with step_by_step():
-        x, g = grad_at(xs, create_graph=True)
+    x, g = grad_at(xs, create_graph=True)  # through the fused kernel
+    assert "_LIFSequenceBackward" in _grad_fns(lif(linear(xs))[0].requires_grad_())
     (hvp,) = torch.autograd.grad(g, x, t)
-    torch.testing.assert_close(g, grad_at(xs)[1])  # the fused path's first-order gradient
     eps = 1e-6
     fd = (grad_at(xs + eps * t)[1] - grad_at(xs - eps * t)[1]) / (2 * eps)
     torch.testing.assert_close(hvp, fd, rtol=1e-5, atol=1e-7)
@@ -283,24 +348,14 @@ def test_func_grad_of_grad_equals_double_backward():
     torch.manual_seed(4)
     t = torch.randn_like(xs)
     x = xs.clone().requires_grad_()
-    with step_by_step():
-        out, _ = net(x)
+    out, _ = net(x)  # the fused kernels
     (g,) = torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
     (hvp,) = torch.autograd.grad(g, x, t)
 
-    def g_dot_t(x):
+    def g_dot_t(x):  # the neurons step by step, under torch.func
         return (torch.func.grad(lambda y: net(y)[0].pow(2).sum())(x) * t).sum()
 
     torch.testing.assert_close(torch.func.grad(g_dot_t)(xs), hvp)
-
-
-@pytest.mark.parametrize("fuse_linear", [True, False], ids=["lif+linear", "lif"])
-def test_double_backward_through_a_fused_kernel_raises_clearly(fuse_linear):
-    net, x = _net(), _xs(7, 2, 4).requires_grad_()
-    out, _ = net(x) if fuse_linear else ts.LIF(0.9, 0.5)(x)
-    assert ("_LIFLinearBackward" if fuse_linear else "_LIFSequenceBackward") in _grad_fns(out)
-    with pytest.raises(RuntimeError, match=r"create_graph=True.*step_by_step\(\)"):
-        torch.autograd.grad(out.pow(2).sum(), x, create_graph=True)
 
 
 def test_fused_kernels_run_in_ordinary_training_only():

@@ -8,7 +8,9 @@ backward. Apart, the two layers would also hold the whole spike sequence and the
 gradient ``dL/dz = dL/dy W``; here backward forms ``dL/dz`` block by block too and multiplies it at
 once by the surrogate slope in the membrane's own buffer, then the usual adjoint over time runs
 (:func:`torchspike.kernels.lif_sequence.lif_adjoint`). Under the zero reset the adjoint reads the
-spikes, so they are kept.
+spikes, so they are kept. A backward with ``create_graph=True`` runs as the two layers apart
+would record it (the spikes formed by the spike function from the membrane), so a double
+backward goes through the node.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from .lif_sequence import (
     _refuse_transforms,
     can_overwrite,
     lif_adjoint,
-    refuse_create_graph,
+    lif_adjoint_graph,
+    membrane_grad,
     refuse_spent_input,
     saved_membrane,
 )
@@ -64,15 +67,18 @@ class _LIFLinear(torch.autograd.Function):
         ctx.save_for_backward(vs, zs if keep else None, v0, beta, v_th, weight)
         ctx.reset, ctx.spike_fn, ctx.has_bias, ctx.workspace = reset, spike_fn, bias is not None, ws
         ctx.set_materialize_grads(False)
+        ctx.double = False  # set once a backward has run with create_graph=True
         if over:  # the input now holds the membrane: an output of this node, not to be used
             ctx.mark_dirty(xs)
             return y, vs[-1].clone(), xs
-        return y, vs[-1].clone()
+        return y, vs[-1].clone(), vs  # the membrane, hidden by lif_linear (as in lif_sequence)
 
     @staticmethod
-    def backward(ctx, g_y, g_v, g_overwritten=None):
-        refuse_create_graph()
-        refuse_spent_input(g_overwritten)
+    def backward(ctx, g_y, g_v, g_seq=None):
+        if torch.is_grad_enabled():  # create_graph=True: a backward that can be differentiated
+            return _backward_graph(ctx, g_y, g_v, g_seq)
+        if not ctx.double:
+            refuse_spent_input(g_seq)
         vs, zs, v0, beta, v_th, weight = saved_membrane(ctx)
         need_x, need_v0, need_beta, need_th, need_w, need_b = ctx.needs_input_grad[:6]
         g_w = g_b = None
@@ -82,11 +88,38 @@ class _LIFLinear(torch.autograd.Function):
             gy = g_y.reshape(-1, weight.shape[0])
             if need_b and ctx.has_bias:
                 g_b = gy.sum(0)
-            ctx.reused = not (need_beta or need_th)  # else the membrane is read afterwards
+            # else the membrane is read afterwards
+            ctx.reused = not (need_beta or need_th or ctx.double)
             g, g_w = _backward_blocks(vs, zs, v_th, gy, weight, need_w, ctx)
         needs = (need_x, need_v0, need_beta, need_th)
-        grads = lif_adjoint(g, vs, zs, v0, beta, v_th, ctx.reset, g_v, False, needs)
+        g_mem, full = g_v, False
+        if g_seq is not None:  # a double backward reached the hidden membrane output
+            g_mem, full = membrane_grad(g_v, g_seq, False, vs), True
+        grads = lif_adjoint(g, vs, zs, v0, beta, v_th, ctx.reset, g_mem, full, needs)
         return *grads, g_w, g_b, None, None, None, None
+
+
+def _backward_graph(ctx, g_y: Tensor | None, g_v: Tensor | None, g_seq: Tensor | None):
+    """The backward in differentiable operations of the node's membrane output (for
+    ``create_graph=True``), as the two layers apart would record it: the spikes formed again
+    by the spike function from the membrane, so that a second backward meets its surrogate."""
+    ctx.double = True
+    vs, _, v0, beta, v_th, weight = saved_membrane(ctx)
+    need_x, need_v0, need_beta, need_th, need_w, need_b = ctx.needs_input_grad[:6]
+    g_w = g_b = None
+    g = torch.zeros_like(vs)
+    if g_y is not None:
+        n_in = vs.shape[-1]
+        gy = g_y.reshape(-1, weight.shape[0])
+        if need_b and ctx.has_bias:
+            g_b = gy.sum(0)
+        if need_w:
+            g_w = gy.t() @ ctx.spike_fn(vs - v_th).reshape(-1, n_in)
+        g = ctx.spike_fn.derivative(vs - v_th) * (gy @ weight).view(vs.shape)
+    g_mem = membrane_grad(g_v, g_seq, False, vs)
+    needs = (need_x, need_v0, need_beta, need_th)
+    grads = lif_adjoint_graph(g, vs, v0, beta, v_th, ctx.reset, g_mem, needs)
+    return *grads, g_w, g_b, None, None, None, None
 
 
 def _backward_blocks(

@@ -4,10 +4,10 @@ It runs the recursion of ``neurons.lif_step`` with a hand-written backward over 
 only the membrane sequence, and the tests pin it to the step-by-step autograd reference
 (:func:`torchspike.run_steps`).
 
-The hand-written backward is first-order only, and the kernel has no vmap or forward-mode
-rule: neurons run their step-by-step reference instead under ``torch.func`` transforms and
-forward-mode AD (:func:`applies`), and a double backward (``create_graph=True``) through the
-kernel raises, naming :func:`torchspike.neurons.step_by_step` (see :func:`refuse_create_graph`).
+A backward with ``create_graph=True`` runs the same adjoint in differentiable operations
+(:func:`lif_adjoint_graph`), so a double backward goes through the kernel. It has no vmap or
+forward-mode rule: neurons run their step-by-step reference instead under ``torch.func``
+transforms and forward-mode AD (:func:`applies`).
 """
 
 from __future__ import annotations
@@ -98,6 +98,10 @@ class _LIFSequence(torch.autograd.Function):
     With ``membrane=False`` the outputs are the spikes and the last membrane only (a copy), so the
     saved membrane sequence is private: backward computes the surrogate gradient in its buffer
     instead of a new one (unless the gradient of beta or v_th needs the membrane afterwards).
+    The membrane sequence is always an output too (hidden by ``lif_sequence``; the spent input
+    with ``over``), so that a backward with ``create_graph=True`` can express the gradient in
+    differentiable operations of it (:func:`lif_adjoint_graph`): a second backward then reaches
+    the inputs through this node's own first-order backward.
     """
 
     @staticmethod
@@ -108,40 +112,99 @@ class _LIFSequence(torch.autograd.Function):
         ctx.reset, ctx.spike_fn, ctx.compile, ctx.membrane = reset, spike_fn, compile, membrane
         ctx.save_for_backward(vs, zs if reset == "zero" else None, v0, beta, v_th)
         ctx.set_materialize_grads(False)
+        ctx.double = False  # set once a backward has run with create_graph=True
         if over:  # the input now holds the membrane: an output of this node, not to be used
             ctx.mark_dirty(xs)
             return zs, vs[-1].clone(), xs
-        return zs, (vs if membrane else vs[-1].clone())
+        if membrane:
+            return zs, vs
+        return zs, vs[-1].clone(), vs
 
     @staticmethod
-    def backward(ctx, g_spikes, g_out, g_overwritten=None):
-        refuse_create_graph()
-        refuse_spent_input(g_overwritten)
+    def backward(ctx, g_spikes, g_out, g_seq=None):
+        if torch.is_grad_enabled():  # create_graph=True: a backward that can be differentiated
+            ctx.double = True
+            vs, _, v0, beta, v_th = saved_membrane(ctx)
+            g = _spike_term(ctx.spike_fn, vs, v_th, g_spikes)
+            g_mem = membrane_grad(g_out, g_seq, ctx.membrane, vs)
+            needs = ctx.needs_input_grad[:4]
+            grads = lif_adjoint_graph(g, vs, v0, beta, v_th, ctx.reset, g_mem, needs)
+            return *grads, None, None, None, None, None, None
+        if not ctx.double:
+            refuse_spent_input(g_seq)
         vs, zs, v0, beta, v_th = saved_membrane(ctx)
         need_x, need_v0, need_beta, need_th = ctx.needs_input_grad[:4]
         if g_spikes is not None and ctx.compile:  # dL/dz * dz/dU in one fused pass
             g = compiled.get("direct_grad", True)(vs, v_th, g_spikes, ctx.spike_fn)
         elif g_spikes is not None:  # dL/dz * dz/dU, in place in one buffer
-            ctx.reused = not (ctx.membrane or need_beta or need_th)
+            ctx.reused = not (ctx.membrane or need_beta or need_th or ctx.double)
             g = ctx.spike_fn.backward_(vs.sub_(v_th) if ctx.reused else vs - v_th, g_spikes)
         else:
             g = torch.zeros_like(vs)
+        g_mem, full = g_out, ctx.membrane
+        if g_seq is not None:  # a double backward reached the hidden membrane output
+            g_mem, full = membrane_grad(g_out, g_seq, ctx.membrane, vs), True
         grads = lif_adjoint(
-            g, vs, zs, v0, beta, v_th, ctx.reset, g_out, ctx.membrane, ctx.needs_input_grad[:4]
+            g, vs, zs, v0, beta, v_th, ctx.reset, g_mem, full, ctx.needs_input_grad[:4]
         )
         return *grads, None, None, None, None, None, None
 
 
-def refuse_create_graph() -> None:
-    """Raise in a fused backward run with ``create_graph=True`` (grad mode is on inside backward
-    only then): its in-place, first-order gradient would silently drop the second-order terms."""
-    if torch.is_grad_enabled():
-        raise RuntimeError(
-            "double backward (create_graph=True) through a fused LIF kernel: its hand-written "
-            "backward is first-order only. Run the forward inside torchspike.neurons."
-            "step_by_step() (the neurons' step-by-step autograd reference), or use "
-            "torch.func.grad, under which the neurons take that path by themselves"
-        )
+def membrane_grad(
+    g_out: Tensor | None, g_seq: Tensor | None, membrane: bool, vs: Tensor
+) -> Tensor | None:
+    """The gradient of the membrane sequence ``vs`` from that of the membrane output (the
+    sequence if ``membrane``, else the last step) and of the hidden sequence ``g_seq``, in
+    differentiable operations."""
+    if membrane or g_out is None:
+        return g_out if g_seq is None else g_seq if g_out is None else g_out + g_seq
+    last = torch.cat([torch.zeros_like(vs[:-1]), g_out.unsqueeze(0)])
+    return last if g_seq is None else g_seq + last
+
+
+def _spike_term(spike_fn: Surrogate, vs: Tensor, v_th: Tensor, g_spikes: Tensor | None) -> Tensor:
+    """``dL/dz * dz/dU`` in differentiable operations (zeros where no spike gradient came)."""
+    if g_spikes is None:
+        return torch.zeros_like(vs)
+    return spike_fn.derivative(vs - v_th) * g_spikes
+
+
+def lif_adjoint_graph(
+    g: Tensor,
+    vs: Tensor,
+    v0: Tensor,
+    beta: Tensor,
+    v_th: Tensor,
+    reset: str,
+    g_mem: Tensor | None,
+    needs: tuple[bool, ...],
+) -> tuple[Tensor | None, ...]:
+    """:func:`lif_adjoint` in differentiable operations, for a backward with
+    ``create_graph=True``: nothing in place, and ``vs`` the node's own membrane output, so that
+    the gradient's dependence on the membrane is recorded. The reset ``R[t]`` is a constant, as
+    in the forward. ``g_mem`` is the gradient of the whole membrane sequence."""
+    need_x, need_v0, need_beta, need_th = needs
+    g_th = -g.sum_to_size(v_th.shape) if need_th else None
+    if g_mem is not None:
+        g = g + g_mem
+    with torch.no_grad():
+        fired = (vs > v_th).to(vs.dtype)
+        reset_in = torch.cat([(v0 > v_th).to(vs.dtype).unsqueeze(0), fired[:-1]])  # R[t]
+    keep = (1 - reset_in) if reset == "zero" else None  # the zero reset cuts U[t-1]
+    gs = list(g.unbind(0))
+    for t in range(len(gs) - 2, -1, -1):  # dU[t+1]/dU[t] = beta (* (1 - R[t+1]))
+        gs[t] = gs[t] + gs[t + 1] * (beta if keep is None else beta * keep[t + 1])
+    g = torch.stack(gs)
+    g_v0 = None
+    if need_v0:
+        g_v0 = g[0] * beta if keep is None else g[0] * beta * keep[0]
+    g_beta = None
+    if need_beta:
+        v_prev = torch.cat([v0.unsqueeze(0), vs[:-1]])
+        g_beta = (g * (v_prev if keep is None else v_prev * keep)).sum_to_size(beta.shape)
+    if need_th and reset == "subtract":
+        g_th = g_th - (g * reset_in).sum_to_size(v_th.shape)
+    return (g if need_x else None), g_v0, g_beta, g_th
 
 
 def applies(*tensors: Tensor) -> bool:

@@ -23,9 +23,9 @@ _STEP_BY_STEP: ContextVar[bool] = ContextVar("torchspike_step_by_step", default=
 @contextmanager
 def step_by_step() -> Iterator[None]:
     """Neurons called inside run their step function under autograd (the reference), not a
-    fused kernel: for a double backward (``create_graph=True``), which the fused kernels'
-    first-order backward refuses. ``torch.func`` transforms and forward-mode AD take that path
-    without it."""
+    fused kernel: to compare a result with the reference, or to rule a kernel out. The fused
+    kernels support a double backward (``create_graph=True``) themselves; ``torch.func``
+    transforms and forward-mode AD take the reference path without this."""
     token = _STEP_BY_STEP.set(True)
     try:
         yield

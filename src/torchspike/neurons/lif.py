@@ -58,9 +58,10 @@ class LIF(Neuron):
     (see ``torchspike.kernels.compiled``). With spike output the fused backward computes the
     surrogate gradient in the saved membrane's buffer, so a graph can be backpropagated once;
     ``reuse_membrane=False`` keeps the membrane (one more ``[T, B, ...]`` buffer) for
-    ``retain_graph=True``. Under ``torch.func`` transforms, forward-mode AD and
-    :func:`~torchspike.neurons.step_by_step` (for a double backward) the layer runs
-    ``lif_step`` step by step instead of the fused kernel: the same spikes.
+    ``retain_graph=True``. A backward with ``create_graph=True`` leaves the membrane as it is
+    and records itself, so a double backward goes through the fused kernel. Under
+    ``torch.func`` transforms, forward-mode AD and :func:`~torchspike.neurons.step_by_step` the
+    layer runs ``lif_step`` step by step instead of the fused kernel: the same spikes.
 
     ``tau`` is a time constant in the units of ``dt``, ``beta = exp(-dt/tau)``; SpikingJelly's
     ``tau`` counts steps (decay ``1 - 1/tau``): for its ``tau=2.0`` give ``beta=0.5``.
