@@ -1,4 +1,5 @@
-"""Convolutional SNNs in SpikingNet: the folded, channels-last path against the plain layers."""
+"""Convolutional SNNs in SpikingNet: the folded, channels-last path (convolutions, 2x2 max
+pooling) against the plain layers."""
 
 import copy
 
@@ -7,6 +8,7 @@ import torch
 from torch import nn
 
 import torchspike as ts
+from torchspike.kernels.conv_pool import is_pool_2x2, max_pool_2x2
 from torchspike.steps import channels_last, run_steps
 
 
@@ -69,3 +71,35 @@ def test_conv_net_matches_the_plain_layers_step_by_step(static):
         scale = float(q.grad.abs().max())
         assert scale > 0
         torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 4, 7, 9), (2, 3, 2, 3)])
+def test_max_pool_2x2_is_max_pool2d_exactly(shape):
+    """Maxima and gradients bit for bit, ties included (integer values: many equal maxima go
+    to the first in scan order), odd sizes (the dropped row/column gets zero gradient)."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(-2, 3, shape, generator=gen).float()
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = max_pool_2x2(x)
+    ref = torch.nn.functional.max_pool2d(x, 2)
+    assert torch.equal(y, ref) and y.is_contiguous()
+    gy = torch.randn(ref.shape, generator=gen)
+    (gx,) = torch.autograd.grad(y, x, gy)
+    (gref,) = torch.autograd.grad(ref, x, gy)
+    assert torch.equal(gx, gref)
+    assert gx.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_max_pool_2x2_only_where_it_is_max_pool2d_of_channels_last():
+    x = torch.rand(2, 3, 6, 6).contiguous(memory_format=torch.channels_last)
+    assert is_pool_2x2(nn.MaxPool2d(2), x)
+    assert is_pool_2x2(nn.MaxPool2d((2, 2), stride=2), x)
+    assert not is_pool_2x2(nn.MaxPool2d(2), x.contiguous())
+    assert not is_pool_2x2(nn.MaxPool2d(3), x)
+    assert not is_pool_2x2(nn.MaxPool2d(2, stride=1), x)
+    assert not is_pool_2x2(nn.MaxPool2d(2, padding=1), x)
+    assert not is_pool_2x2(nn.MaxPool2d(2, ceil_mode=True), x)
+    assert not is_pool_2x2(nn.AvgPool2d(2), x)
+    hooked = nn.MaxPool2d(2)
+    hooked.register_forward_hook(lambda *args: None)
+    assert not is_pool_2x2(hooked, x)

@@ -1,0 +1,91 @@
+"""2x2 max pooling of a channels-last convolution output, without PyTorch's layout round trips.
+
+``F.max_pool2d`` on a channels-last ``x`` returns channels-last, so the neuron after it reads
+strided memory and hands back an NCHW gradient that the pooling's backward first copies to
+channels-last; it also saves int64 indices and zero-fills its full-size input gradient before
+scattering into it. Here the pooled output is made NCHW (contiguous, for the neuron), the
+index of the maximum within each window is kept as one byte, and the input gradient is written
+once, window position by window position, in the channels-last layout the convolution's
+backward wants. The maths is ``F.max_pool2d(x, 2)`` exactly: the same maxima, and the gradient
+goes to the first maximum of a window in PyTorch's scan order (row by row), as its kernel does
+for ties (which are common where a convolution saw no input spike: its output is the bias).
+Finite inputs only (a NaN is not routed as PyTorch routes it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+_CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # PyTorch's scan order within a window
+
+
+def is_pool_2x2(layer: nn.Module, x: Tensor) -> bool:
+    """True when ``layer(x)`` is ``F.max_pool2d(x, 2)`` on a channels-last CPU ``x``, which
+    :func:`max_pool_2x2` computes (a plain ``nn.MaxPool2d``, no hooks, no autocast)."""
+    from ..steps import has_hooks  # steps imports this module
+
+    pair = ((2, 2), 2)
+    return (
+        type(layer) is nn.MaxPool2d
+        and layer.kernel_size in pair
+        and layer.stride in pair
+        and layer.padding in ((0, 0), 0)
+        and layer.dilation in ((1, 1), 1)
+        and not layer.ceil_mode
+        and not layer.return_indices
+        and not has_hooks(layer)
+        and x.dim() == 4
+        and x.shape[2] >= 2
+        and x.shape[3] >= 2
+        and x.device.type == "cpu"
+        and x.is_floating_point()
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
+    )
+
+
+def _windows(x: Tensor, ho: int, wo: int) -> list[Tensor]:
+    """The four corners of every window, as [N, Ho, Wo, C] views of a channels-last ``x``."""
+    q = x.permute(0, 2, 3, 1)
+    return [q[:, dy : 2 * ho : 2, dx : 2 * wo : 2] for dy, dx in _CORNERS]
+
+
+class _MaxPool2x2(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        n, c, h, w = x.shape
+        ho, wo = h // 2, w // 2
+        a, b, c_, d = _windows(x, ho, wo)
+        y = x.new_empty(n, c, ho, wo)
+        top, bottom = torch.maximum(a, b), torch.maximum(c_, d)
+        torch.maximum(top, bottom, out=y.permute(0, 2, 3, 1))
+        if ctx.needs_input_grad[0]:  # the first maximum of each window, 0..3, as one byte
+            first = (b > a).to(torch.uint8)
+            second = (d > c_).to(torch.uint8).add_(2)
+            ctx.save_for_backward(torch.where(bottom > top, second, first))
+            ctx.shape = x.shape
+        return y
+
+    @staticmethod
+    def backward(ctx, gy: Tensor) -> Tensor:
+        (index,) = ctx.saved_tensors
+        n, c, h, w = ctx.shape
+        ho, wo = h // 2, w // 2
+        q = gy.new_empty(n, h, w, c)
+        gx = q.permute(0, 3, 1, 2)  # [N, C, H, W], channels-last
+        if h % 2:  # the row and column a floor-mode pooling drops get no gradient
+            q[:, -1].zero_()
+        if w % 2:
+            q[:, :, -1].zero_()
+        g = gy.permute(0, 2, 3, 1)
+        for k, corner in enumerate(_windows(gx, ho, wo)):
+            torch.mul(g, index == k, out=corner)
+        return gx
+
+
+def max_pool_2x2(x: Tensor) -> Tensor:
+    """``F.max_pool2d(x, 2)`` of a channels-last ``x`` [N, C, H, W], returned contiguous."""
+    return _MaxPool2x2.apply(x)
