@@ -282,6 +282,8 @@ def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int
             title = "EventProp read-out voltage"
             if cfg.loss == "ttfs":
                 title += " (free membrane, drawn up to each neuron's first spike)"
+            else:
+                title += f" (scored by the {cfg.loss} loss's read-out)"
             dt = cfg.dt
         written.append(membrane(v, spikes, v_th, y, out / "membrane.png", title=title, dt=dt))
     if isinstance(test, datasets.EventSource):  # the first test sample's events and prediction
