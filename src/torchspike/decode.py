@@ -9,10 +9,12 @@ from torch import Tensor
 
 
 def spike_count(spikes: Tensor) -> Tensor:
+    """Number of spikes of each neuron over time: ``[T, B, ...] -> [B, ...]``."""
     return spikes.sum(0)
 
 
 def spike_rate(spikes: Tensor) -> Tensor:
+    """Spikes per step of each neuron (mean over time), in [0, 1]: ``[T, B, ...] -> [B, ...]``."""
     return spikes.mean(0)
 
 
@@ -26,4 +28,5 @@ def first_spike_time(spikes: Tensor, dt: float = 1.0) -> Tensor:
 
 
 def max_membrane(v: Tensor) -> Tensor:
+    """Largest membrane value of each neuron over time: ``[T, B, ...] -> [B, ...]``."""
     return v.amax(0)

@@ -161,22 +161,27 @@ class StraightThrough(Surrogate):
 
 
 def atan(alpha: float = 2.0) -> ATan:
+    """:class:`ATan` with steepness ``alpha`` > 0 (``spike_fn="atan"`` is ``atan(2.0)``)."""
     return ATan(alpha)
 
 
 def fast_sigmoid(slope: float = 25.0) -> FastSigmoid:
+    """:class:`FastSigmoid` (SuperSpike) with ``slope`` > 0; ``"fast_sigmoid"`` is slope 25."""
     return FastSigmoid(slope)
 
 
 def sigmoid(slope: float = 5.0) -> Sigmoid:
+    """:class:`Sigmoid` with ``slope`` > 0; ``"sigmoid"`` is slope 5 (snnTorch's default is 25)."""
     return Sigmoid(slope)
 
 
 def triangle(width: float = 1.0) -> Triangle:
+    """:class:`Triangle` of half-width ``width`` > 0; ``"triangle"`` is width 1."""
     return Triangle(width)
 
 
 def straight_through() -> StraightThrough:
+    """:class:`StraightThrough`: the derivative is 1 (``"straight_through"``)."""
     return StraightThrough()
 
 

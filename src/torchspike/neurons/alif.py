@@ -23,7 +23,19 @@ class ALIFState(NamedTuple):
 
 
 class ALIF(Neuron):
-    """Adaptive LIF; ``rho`` (or ``tau_adapt`` with ``dt``) sets how fast the threshold decays."""
+    """Adaptive LIF; ``rho`` (or ``tau_adapt`` with ``dt``) sets how fast the threshold decays.
+
+    Args:
+        beta: membrane decay per step, in [0, 1]; a float or a per-neuron tensor.
+        v_th: base threshold, > 0 (the units of the input current summed over steps).
+        jump: added to the threshold by each spike, >= 0.
+        rho: decay per step of the threshold's increase, in [0, 1]; or give ``tau_adapt``.
+        tau_adapt: time constant of that decay, > 0, with ``dt`` in the same unit
+            (``rho = exp(-dt / tau_adapt)``).
+        dt: the step, > 0 (only with ``tau_adapt``).
+        spike_fn: the surrogate: ``"atan"`` (default), ``"fast_sigmoid"``, ``"sigmoid"``,
+            ``"triangle"``, ``"straight_through"``, or any :class:`~torchspike.surrogate.Surrogate`.
+    """
 
     def __init__(
         self,

@@ -49,6 +49,8 @@ def cuba_lif_step(
     v_th: Tensor | float,
     spike_fn: surrogate.Surrogate,
 ) -> tuple[Tensor, CubaLIFState]:
+    """One step of the recursion in the module docstring (the reference maths); the coefficients
+    come from :func:`cuba_coefficients`, or any others (Norse's Euler ones, for instance)."""
     fired = (state.v > v_th).to(x.dtype)
     j = state.i + x
     v = beta * state.v * (1 - fired) + kappa * j
@@ -56,7 +58,16 @@ def cuba_lif_step(
 
 
 class CubaLIF(Neuron):
-    """Current-based LIF with time constants ``tau_mem``, ``tau_syn`` and step ``dt`` (seconds)."""
+    """Current-based LIF with time constants ``tau_mem``, ``tau_syn`` and step ``dt`` (seconds).
+
+    Args:
+        tau_mem: membrane time constant, > 0 (seconds by convention; any unit shared with ``dt``).
+        tau_syn: synaptic current time constant, > 0, same unit.
+        dt: the step, > 0, same unit.
+        v_th: threshold, > 0; a float or a per-neuron tensor. A spike resets the membrane to 0.
+        spike_fn: the surrogate: ``"atan"`` (default), ``"fast_sigmoid"``, ``"sigmoid"``,
+            ``"triangle"``, ``"straight_through"``, or any :class:`~torchspike.surrogate.Surrogate`.
+    """
 
     def __init__(
         self,

@@ -21,7 +21,18 @@ class RecurrentLIFState(NamedTuple):
 
 
 class RecurrentLIF(Neuron):
-    """LIF layer of ``size`` neurons with all-to-all recurrent weights ``recurrent.weight``."""
+    """LIF layer of ``size`` neurons with all-to-all recurrent weights ``recurrent.weight``.
+
+    Args:
+        size: number of neurons, > 0 (the last dimension of the input).
+        beta: membrane decay per step, in [0, 1]; a float or a per-neuron tensor.
+        v_th: threshold, > 0.
+        reset: ``"subtract"`` (default), ``"zero"`` or ``"none"``, as for :class:`~torchspike.LIF`.
+        spike_fn: the surrogate: ``"atan"`` (default), ``"fast_sigmoid"``, ``"sigmoid"``,
+            ``"triangle"``, ``"straight_through"``, or any :class:`~torchspike.surrogate.Surrogate`.
+        learn_beta: make ``beta`` an ``nn.Parameter``.
+        learn_v_th: make ``v_th`` an ``nn.Parameter``.
+    """
 
     def __init__(
         self,
