@@ -65,6 +65,21 @@ class LIF(Neuron):
 
     ``tau`` is a time constant in the units of ``dt``, ``beta = exp(-dt/tau)``; SpikingJelly's
     ``tau`` counts steps (decay ``1 - 1/tau``): for its ``tau=2.0`` give ``beta=0.5``.
+
+    Args:
+        beta: membrane decay per step, in [0, 1]; a float or a per-neuron tensor.
+        v_th: threshold, > 0 (the units of the input current summed over steps); a float or a
+            per-neuron tensor.
+        tau: membrane time constant, > 0, instead of ``beta`` (with ``dt`` in the same unit).
+        dt: the step, > 0 (only with ``tau``).
+        reset: ``"subtract"`` (default, ``v_th`` subtracted), ``"zero"`` or ``"none"``.
+        spike_fn: the surrogate: ``"atan"`` (default), ``"fast_sigmoid"``, ``"sigmoid"``,
+            ``"triangle"``, ``"straight_through"``, or any :class:`~torchspike.surrogate.Surrogate`.
+        learn_beta: make ``beta`` an ``nn.Parameter``.
+        learn_v_th: make ``v_th`` an ``nn.Parameter``.
+        output: ``"spikes"`` (default) or ``"membrane"``.
+        compile: run the fused kernel's elementwise pieces through ``torch.compile``.
+        reuse_membrane: ``False`` keeps the membrane for ``retain_graph=True``.
     """
 
     def __init__(
@@ -214,6 +229,15 @@ class IF(LIF):
 
     ``rectify=True`` (the surrogate-gradient IF tutorial) clamps a negative membrane to 0 and
     resets to 0 after a spike: ``U[t] = max(0, U[t-1] * (1 - R[t]) + x[t])``.
+
+    Args:
+        v_th: threshold, > 0; a float or a per-neuron tensor.
+        rectify: clamp the membrane at 0 (then ``reset`` must be ``"zero"`` or left out).
+        reset: ``"subtract"`` (the default without ``rectify``), ``"zero"`` or ``"none"``.
+        spike_fn: the surrogate: ``"atan"`` (default), ``"fast_sigmoid"``, ``"sigmoid"``,
+            ``"triangle"``, ``"straight_through"``, or any :class:`~torchspike.surrogate.Surrogate`.
+        learn_v_th: make ``v_th`` an ``nn.Parameter``.
+        reuse_membrane: ``False`` keeps the membrane for ``retain_graph=True``.
     """
 
     def __init__(
@@ -264,7 +288,14 @@ class IF(LIF):
 
 
 class LI(Neuron):
-    """Leaky integrator read-out (no spikes): ``v[t] = beta * v[t-1] + x[t]``; returns ``v``."""
+    """Leaky integrator read-out (no spikes): ``v[t] = beta * v[t-1] + x[t]``; returns ``v``.
+
+    Args:
+        beta: decay per step, in [0, 1]; a float or a per-neuron tensor.
+        tau: time constant, > 0, instead of ``beta`` (``beta = exp(-dt/tau)``).
+        dt: the step, > 0, in the unit of ``tau`` (only with ``tau``).
+        learn_beta: make ``beta`` an ``nn.Parameter``.
+    """
 
     def __init__(
         self,
