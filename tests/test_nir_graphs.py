@@ -126,7 +126,6 @@ CHAIN = [("input", "fc"), ("fc", "lif"), ("lif", "output")]
             {"a": nir.Linear(W_REC), "b": nir.Linear(W_REC)},
             r"nodes \['a', 'b'\] form a cycle without a neuron",
         ),
-        (CHAIN + [("a", "b"), ("b", "a")], {"a": _lif(), "b": _lif()}, "cannot be reached"),
         ([("input", "fc", "x")] + CHAIN[1:], {}, "an edge is a pair of node names"),
         (
             CHAIN[:1] + [("fc", "d"), ("d", "lif")] + CHAIN[2:],
@@ -176,6 +175,21 @@ def test_a_subgraph_written_flat_with_dotted_names_reads_with_a_warning():
         net = tn.load(graph)
     with torch.no_grad():
         assert torch.equal(net(_xs())[0], tn.load(_flat_graph())(_xs())[0])
+
+
+def test_a_loop_that_drives_itself_runs_without_the_input():
+    """NIRTorch's feedback_graph.nir: Input -> Output, and a LIF <-> Affine loop whose bias
+    drives it, read out into the Output; no path leads from the Input into the loop."""
+    inp, out = _io(3, 3)
+    nodes = {"input": inp, "lif": _lif(), "rec": nir.Affine(W_REC, B_REC + 0.5), "output": out}
+    nodes["probe"] = nir.Linear(np.eye(3, dtype=np.float32))
+    edges = [("input", "output"), ("lif", "rec"), ("rec", "lif"), ("lif", "probe")]
+    net = tn.load(nir.NIRGraph(nodes, edges + [("probe", "output")], metadata={"dt": DT}))
+    assert net.order.index("probe") < net.order.index("output")
+    xs = torch.zeros(30, 2, 3)
+    with torch.no_grad():
+        ys, records = net.trace(xs, ["lif"])
+    assert records["lif"].sum() > 0 and torch.equal(ys, records["lif"])
 
 
 # ------------------------------------------------------------------------ nir's type check

@@ -162,21 +162,36 @@ def check(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> tuple[str, str
 def schedule(
     nodes: dict[str, Any], edges: list[tuple[str, str]], start: str
 ) -> tuple[list[str], set[tuple[str, str]]]:
-    """Nodes in execution order from ``start``, and the edges that close cycles (delayed).
+    """Nodes in execution order, and the edges that close cycles (delayed by one step).
 
-    A depth-first walk from the Input (successors by name, so the order does not depend on
-    how a file stored the nodes); an edge back to a node still being walked closes a cycle.
-    Every cycle must pass through a neuron: one of stateless layers only is refused."""
+    Depth-first walks (successors by name, so the order does not depend on how a file stored
+    the nodes): from the Input, then from the first neuron left unreached, until every node is
+    reached (a loop that drives itself, e.g. a recurrent layer with a bias, needs no Input). An
+    edge back to a node still being walked closes a cycle. Every cycle must pass through a
+    neuron: one of stateless layers only is refused."""
+    _cycles_pass_through_neurons(nodes, edges)
     successors: dict[str, list[str]] = {k: [] for k in nodes}
     for a, b in edges:
         successors[a].append(b)
     for v in successors.values():
         v.sort()
-    order: list[str] = []
+    walks: list[list[str]] = []
     back: set[tuple[str, str]] = set()
     state: dict[str, str] = {}
-    stack = [(start, iter(successors[start]))]
-    state[start] = "open"
+    root: str | None = start
+    while root is not None:
+        walks.append(_walk(root, successors, state, back))
+        # what is left is fed only by itself, so it holds a cycle, so a neuron
+        root = next((k for k in sorted(nodes) if k not in state and is_neuron(nodes[k])), None)
+    # a later walk's nodes may feed an earlier walk's, never the other way round
+    return [k for walk in reversed(walks) for k in reversed(walk)], back
+
+
+def _walk(root: str, successors, state: dict[str, str], back: set) -> list[str]:
+    """Post-order of a depth-first walk from ``root`` over nodes not yet in ``state``."""
+    order: list[str] = []
+    state[root] = "open"
+    stack = [(root, iter(successors[root]))]
     while stack:  # iterative: deep chains must not hit Python's recursion limit
         name, it = stack[-1]
         nxt = next(it, None)
@@ -189,12 +204,7 @@ def schedule(
         elif nxt not in state:
             state[nxt] = "open"
             stack.append((nxt, iter(successors[nxt])))
-    unreached = [k for k in nodes if k not in state]
-    if unreached:
-        raise ValueError(f"nodes {unreached} cannot be reached from the Input node {start!r}")
-    order.reverse()
-    _cycles_pass_through_neurons(nodes, edges)
-    return order, back
+    return order
 
 
 def _cycles_pass_through_neurons(nodes: dict[str, Any], edges: list[tuple[str, str]]) -> None:

@@ -45,6 +45,7 @@ class NIRGraphNet(nn.Module):
         order: list[str],
         edges: list[tuple[str, str]],
         back: set[tuple[str, str]],
+        input: str,
         output: str,
         *,
         delay_init: str = "rest",
@@ -54,7 +55,7 @@ class NIRGraphNet(nn.Module):
             raise ValueError(f"delay_init must be one of {DELAY_INITS}, got {delay_init!r}")
         self.delay_init = delay_init
         self.order = list(order)
-        self.input_name, self.output_name = order[0], output
+        self.input_name, self.output_name = input, output
         self.nodes = nn.ModuleDict({_key(k): m for k, m in modules.items() if m is not None})
         self.sources = {k: [a for a, b in edges if b == k and (a, b) not in back] for k in order}
         self.delayed = {k: [a for a, b in edges if b == k and (a, b) in back] for k in order}
@@ -150,8 +151,9 @@ class NIRGraphNet(nn.Module):
             if name == self.input_name:
                 rest[name] = torch.zeros_like(x)
                 continue
-            inp = sum(rest[a] for a in self.sources[name])  # the walk's own edge is among them
             module = self.module(name)
+            sources = [rest[a] for a in self.sources[name]]
+            inp = sum(sources[1:], sources[0]) if sources else resting_input(name, module, x)
             if isinstance(module, Neuron):
                 out = module.initial_state(inp).v if getattr(module, "v_th", 1) is None else None
                 rest[name] = torch.zeros_like(inp) if out is None else out
@@ -160,3 +162,14 @@ class NIRGraphNet(nn.Module):
         if self.delay_init == "zero":
             return {a: torch.zeros_like(rest[a]) for a in self.tails}
         return {a: rest[a] for a in self.tails}
+
+
+def resting_input(name: str, module: nn.Module | None, like: Tensor) -> Tensor:
+    """Zeros of a neuron's size, for a neuron that only a cycle drives (a walk starts there)."""
+    shapes = [b.shape for b in module.buffers() if b.dim() > 0] if module is not None else []
+    if not isinstance(module, Neuron) or not shapes:
+        raise ValueError(
+            f"node {name!r} is driven only through a cycle and its parameters give no size: "
+            "give them per neuron"
+        )
+    return torch.zeros(like.shape[0], *torch.broadcast_shapes(*shapes), dtype=like.dtype)

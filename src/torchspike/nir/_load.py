@@ -14,7 +14,7 @@ from .. import surrogate
 from ..neurons import Neuron
 from . import _dt
 from ._graph import PASS, check, flatten, schedule
-from ._graphnet import DELAY_INITS, NIRGraphNet
+from ._graphnet import DELAY_INITS, NIRGraphNet, resting_input
 from ._modules import NIRWarning
 from ._nodes import array, flatten_dims, in_features, module
 
@@ -68,12 +68,12 @@ def load(
     }
     shape = _input_shape(nodes, edges, input_name)
     try:
-        _one_step(order, edges, back, modules, nodes, shape)
+        _one_step(order, edges, back, modules, nodes, input_name, shape)
     except ValueError as err:
         if shape is None or len(shape) < 2 or shape[0] != 1:
             raise
         try:  # a batch dimension of 1 recorded in the Input's type?
-            _one_step(order, edges, back, modules, nodes, shape[1:])
+            _one_step(order, edges, back, modules, nodes, input_name, shape[1:])
         except ValueError:
             raise err from None
         warnings.warn(
@@ -90,7 +90,9 @@ def load(
         net = SpikingNet([modules[k] for k in names]) if names else SpikingNet(nn.Identity())
         labels = {str(i): k for i, k in enumerate(names)}
     else:
-        net = NIRGraphNet(modules, order, edges, back, output_name, delay_init=delay_init)
+        net = NIRGraphNet(
+            modules, order, edges, back, input_name, output_name, delay_init=delay_init
+        )
         labels = {k: k for k in order}
     if probe and source != "metadata":
         _dt.probe(net, shape, dt, source, labels)
@@ -175,16 +177,21 @@ def _input_shape(nodes: dict[str, Any], edges, input_name: str) -> tuple[int, ..
 
 
 @torch.no_grad()
-def _one_step(order, edges, back, modules: dict, nodes: dict, shape: tuple[int, ...] | None):
+def _one_step(order, edges, back, modules: dict, nodes: dict, start: str, shape):
     """Run one step of zeros of ``shape`` through every node: a shape error is raised now,
     naming its node, and a ``Flatten`` is read against the shape that reaches it."""
     if shape is None:
         return
-    outputs = {order[0]: torch.zeros(1, *shape)}
-    for name in order[1:]:
+    outputs = {start: torch.zeros(1, *shape)}
+    for name in order:
+        if name == start:
+            continue
         parts = [outputs[a] for a, b in edges if b == name and (a, b) not in back]
-        x = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
         layer = modules[name]
+        if parts:
+            x = parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
+        else:
+            x = resting_input(name, layer, outputs[start])
         if isinstance(layer, nn.Flatten):
             wants = {in_features(nodes[b]) for a, b in edges if a == name} - {None}
             if len(wants) == 1:
