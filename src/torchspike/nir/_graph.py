@@ -52,25 +52,27 @@ def flatten(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tuple[st
                 raise ValueError(f"node {prefix + name!r} is defined twice{where}")
             nodes[prefix + name] = node
     seen: set[tuple[str, str]] = set()
-    dotted: dict[str, list[str]] = {}
+    dotted: dict[str, set[str]] = {}
     for edge in graph.edges:
         try:
             a, b = edge
         except (TypeError, ValueError):
             raise ValueError(f"an edge is a pair of node names, got {edge!r}{where}") from None
         a, b = _text(a), _text(b)
-        src, dst = _endpoint(graph, a, b, prefix, "source"), _endpoint(graph, b, a, prefix, "dest")
-        for end, ref in ((src, a), (dst, b)):
-            if end.endswith("\0"):  # a subgraph written flat (see _dotted): a border, not an IO
-                nodes[end[:-1]] = PASS
-                dotted[ref] = dotted.get(ref, []) + [end[len(prefix) : -1]]
-        src, dst = src.rstrip("\0"), dst.rstrip("\0")
+        (src, a_flat), (dst, b_flat) = (
+            _endpoint(graph, a, b, prefix, "source"),
+            _endpoint(graph, b, a, prefix, "dest"),
+        )
+        for ref, end, written_flat in ((a, src, a_flat), (b, dst, b_flat)):
+            if written_flat:  # a subgraph written flat (see _dotted): a border, not an IO
+                nodes[end] = PASS
+                dotted.setdefault(ref, set()).add(end[len(prefix) :])
         if (src, dst) in seen:
             raise ValueError(f"edge ({a!r}, {b!r}){where} is listed twice")
         seen.add((src, dst))
         edges.append((src, dst))
     if dotted:
-        found = "; ".join(f"{k!r} as {sorted(set(v))}" for k, v in dotted.items())
+        found = "; ".join(f"{k!r} as {sorted(v)}" for k, v in dotted.items())
         warnings.warn(
             f"edges{where} name nodes that do not exist, read as subgraphs written flat with "
             f"dotted names (as early NIR exports did): {found}",
@@ -84,8 +86,9 @@ def _text(name: Any) -> str:
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
-def _endpoint(graph: Any, ref: str, other: str, prefix: str, role: str) -> str:
-    """The flat name that edge end ``ref`` (a ``source`` or ``dest``) refers to."""
+def _endpoint(graph: Any, ref: str, other: str, prefix: str, role: str) -> tuple[str, bool]:
+    """The flat name that edge end ``ref`` (a ``source`` or ``dest``) refers to, and whether it
+    was read as the border of a subgraph written flat."""
     import nir
 
     io_type = nir.Output if role == "source" else nir.Input
@@ -93,7 +96,7 @@ def _endpoint(graph: Any, ref: str, other: str, prefix: str, role: str) -> str:
     where = f" in subgraph {prefix[:-1]!r}" if prefix else ""
     node = graph.nodes.get(ref)
     if node is not None and not isinstance(node, nir.NIRGraph):
-        return prefix + ref
+        return prefix + ref, False
     if node is not None:  # a subgraph named whole: its single Input (as dest) or Output
         ios = [k for k, v in node.nodes.items() if isinstance(v, io_type)]
         if len(ios) != 1:
@@ -101,14 +104,14 @@ def _endpoint(graph: Any, ref: str, other: str, prefix: str, role: str) -> str:
                 f"edge {edge!r}{where}: subgraph {ref!r} has {len(ios)} {io_type.__name__} "
                 f"nodes ({ios}); name one as '{ref}.<name>'"
             )
-        return f"{prefix}{ref}.{ios[0]}"
+        return f"{prefix}{ref}.{ios[0]}", False
     head, _, tail = ref.partition(".")
     sub = graph.nodes.get(head)
     if isinstance(sub, nir.NIRGraph) and isinstance(sub.nodes.get(tail), io_type):
-        return f"{prefix}{head}.{tail}"
+        return f"{prefix}{head}.{tail}", False
     dotted = _dotted(graph, ref, io_type)
     if dotted is not None:  # flatten warns
-        return prefix + dotted + "\0"
+        return prefix + dotted, True
     raise ValueError(
         f"edge {edge!r}{where}: its {role} node {ref!r} does not exist; the nodes are "
         f"{_sorted_names(graph.nodes)}"
