@@ -199,7 +199,7 @@ show(fig, "accuracy_vs_steps")
 # %% [markdown]
 # ## Hidden activity
 #
-# The rectified IF neurons fire sparsely; a raster of the first 100 hidden neurons and the
+# A raster of the first 100 hidden neurons (titled with the whole layer's mean rate) and the
 # output membranes for a few test samples:
 
 # %%

@@ -237,6 +237,7 @@ show(fig, "feature_spikes")
 
 # %%
 pred, acc = accuracy(net, x_test, y_test, steps)
+print(f"test accuracy {acc:.4f} on {len(y_test)} images")
 matrix = torch.zeros(10, 10, dtype=torch.long)
 matrix.index_put_((y_test, pred), torch.ones_like(pred), accumulate=True)
 fig, ax = plt.subplots(figsize=(5, 4.5))
