@@ -70,7 +70,10 @@ def infer(nodes: dict[str, Any]) -> tuple[float | None, str]:
                 tau = array(getattr(node, tau_name)).astype(np.float64).ravel()
                 gain = array(getattr(node, gain_name)).astype(np.float64).ravel()
                 if tau.size and gain.size and np.all(gain != 0):
-                    tau, gain = np.broadcast_arrays(tau, gain)
+                    try:
+                        tau, gain = np.broadcast_arrays(tau, gain)
+                    except ValueError:
+                        continue  # shapes that disagree: the one-step check names the node
                     ratios.append(tau / gain)
                     taus.append(tau)
     if not ratios:
