@@ -3,7 +3,8 @@
 Markdown pages through MyST, tutorials (percent-format scripts in tutorials/) through myst-nb and
 jupytext, executed at build time in their small mode; API pages from docstrings (autodoc).
 Warnings are errors (`-W --keep-going` in the Makefile) and references are nitpicky; internal
-links of the built HTML are checked by the local extension `_ext/check_links.py`.
+links of the built HTML are checked by the local extension `_ext/check_links.py`, and each tutorial
+page ends with its committed full-mode outputs and figures (`_ext/full_mode.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
     "check_links",
+    "full_mode",
 ]
 
 # Sources: Markdown pages, and the tutorials as percent-format scripts read by jupytext.
