@@ -18,7 +18,9 @@ from .spikes import step_bounds
 
 
 class Kernel:
-    """``(alpha, beta, kappa)`` of one step of ``dt`` and the sub-step response ``A``, ``K``."""
+    """``(alpha, beta, kappa)`` of one step of ``dt`` and the sub-step response ``A``, ``K``;
+    ``tau_mem``, ``tau_syn`` and ``dt`` are > 0, in one unit (see
+    :func:`~torchspike.neurons.cuba_coefficients`)."""
 
     def __init__(self, tau_mem: float, tau_syn: float, dt: float):
         self.alpha, self.beta, self.kappa = cuba_coefficients(tau_mem, tau_syn, dt)

@@ -58,6 +58,19 @@ class LIFLayer(_EventLayer):
     ``weight`` is ``[out, in]`` drawn from N(``init_mean``, ``init_std``), default
     N(2.2, 1.3) / sqrt(in) (Wunderlich & Pehle's MNIST values at in = 784). ``recurrent`` adds
     ``w_rec`` ``[out, out]`` from N(0, ``rec_std``), default 0.5 / sqrt(out).
+
+    Args:
+        in_features: input units, > 0.
+        out_features: neurons, > 0.
+        recurrent: add recurrent weights ``w_rec``.
+        tau_mem: membrane time constant, > 0 (seconds by convention; the unit of ``dt`` and of
+            the spike times).
+        tau_syn: synaptic time constant, > 0, same unit.
+        dt: the step of the time grid, > 0, same unit.
+        v_th: threshold, > 0.
+        init_mean: mean of the initial weights (default above).
+        init_std: their standard deviation.
+        rec_std: standard deviation of the initial recurrent weights.
     """
 
     def __init__(
@@ -98,7 +111,18 @@ class LIReadout(_EventLayer):
     """Non-spiking leaky integrators (CubaLIF without threshold) read out by ``readout``:
     ``max`` / ``sum`` / ``sum_exp`` give ``[B, out]``, ``trace`` gives ``[T, B, out]``
     (see ``torchspike.eventprop.li``). ``weight`` from N(``init_mean``, ``init_std``), default
-    N(3.7, 6.9) / sqrt(in) (Wunderlich & Pehle's MNIST values at in = 350)."""
+    N(3.7, 6.9) / sqrt(in) (Wunderlich & Pehle's MNIST values at in = 350).
+
+    Args:
+        in_features: input units, > 0.
+        out_features: read-out units (classes), > 0.
+        readout: ``"max"`` (default), ``"sum"``, ``"sum_exp"`` or ``"trace"``.
+        tau_mem: membrane time constant, > 0 (seconds by convention; the unit of ``dt``).
+        tau_syn: synaptic time constant, > 0, same unit.
+        dt: the step of the time grid, > 0, same unit.
+        init_mean: mean of the initial weights (default above).
+        init_std: their standard deviation.
+    """
 
     def __init__(
         self,

@@ -57,6 +57,20 @@ class STDP:
     ``step(pre_spikes, post_spikes, state)`` returns ``(dw, state)`` and adds ``-dw`` to
     ``layer.weight.grad``, so ``torch.optim.SGD(layer.parameters(), lr=1.0).step()`` applies
     ``w += dw`` (any optimiser works on it); call :meth:`clamp_` after the optimiser step.
+
+    Args:
+        layer: the ``nn.Linear`` or ``nn.Conv2d`` (groups 1, numeric padding) whose weight learns.
+        nu_pre: learning rate of the depression at pre spikes, >= 0.
+        nu_post: learning rate of the potentiation at post spikes, >= 0.
+        tau_pre: time constant of the pre trace, > 0 (the unit of ``dt``, ms by convention).
+        tau_post: time constant of the post trace, > 0.
+        tau_post2: time constant of the slow post trace (Diehl & Cook's 40), or ``None``.
+        dt: the step, > 0.
+        w_min: lower weight bound.
+        w_max: upper weight bound, > ``w_min``.
+        bound: ``"hard"`` (additive, clipped) or ``"soft"`` (weight-dependent, exponent ``mu``).
+        mu: exponent of the soft bound, > 0 (1 is BindsNET's weight-dependent rule).
+        trace: ``"set"`` (a spike sets the trace to 1: nearest-spike) or ``"add"`` (all-to-all).
     """
 
     def __init__(
