@@ -27,8 +27,8 @@ import torchspike.nir as tn
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent / "tests" / "data" / "nir"
-sys.path.insert(0, str(HERE.parent / "tests"))
-from test_nir_published import _braille_input  # noqa: E402  (the figure's decoding, once)
+sys.path.insert(0, str(DATA))
+import braille_input  # noqa: E402  (the figure's decoding, kept with the data)
 
 LIF_PLATFORMS = ("exact", "norse", "snntorch", "nengo", "spinnaker2", "rockpool", "sinabs")
 LIF_PLATFORMS += ("spyx", "lava_cpu_float", "lava_cpu_fixed", "lava_loihi_fixed")
@@ -160,7 +160,7 @@ def _v_diff(theirs: np.ndarray, ours: np.ndarray) -> str:
 
 
 def braille(source: Source) -> list[str]:
-    xs = _braille_input()
+    xs = torch.tensor(braille_input.read(), dtype=torch.float32).unsqueeze(1)
     rows = []
     for model in BRAILLE_MODELS:
         hidden = {}

@@ -2,8 +2,8 @@
 reference trace says, or is refused with a message that says why."""
 
 import functools
+import importlib.util
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -127,17 +127,10 @@ def test_an_older_cnn_export_with_a_torch_style_flatten_reads_with_a_warning():
 @functools.cache
 def _braille_input() -> torch.Tensor:
     """``[256, 1, 12]``: the test sample, read from the figure's one-bit image (see README)."""
-    pdf = (DATA / "rnn_braille_input.pdf").read_bytes()
-    start = pdf.index(b"stream\n", pdf.index(b"/Subtype /Image")) + len(b"stream\n")
-    raw = zlib.decompress(pdf[start : pdf.index(b"endstream", start)])
-    rows, previous = [], bytes(32)
-    for r in range(12):  # PNG rows: a filter byte (0 none, 2 up), then 256 bits
-        kind, row = raw[33 * r], raw[33 * r + 1 : 33 * (r + 1)]
-        assert kind in (0, 2)
-        previous = bytes((a + b) & 255 for a, b in zip(row, previous, strict=True)) if kind else row
-        rows.append(np.unpackbits(np.frombuffer(previous, np.uint8)))
-    taxels_by_step = np.array(rows)[::-1].T  # the figure draws taxel 1 at the bottom
-    return torch.tensor(taxels_by_step.copy(), dtype=torch.float32).unsqueeze(1)
+    spec = importlib.util.spec_from_file_location("braille_input", DATA / "braille_input.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return torch.tensor(module.read(), dtype=torch.float32).unsqueeze(1)
 
 
 def _hidden(net, xs=None) -> np.ndarray:
