@@ -103,3 +103,15 @@ def test_max_pool_2x2_only_where_it_is_max_pool2d_of_channels_last():
     hooked = nn.MaxPool2d(2)
     hooked.register_forward_hook(lambda *args: None)
     assert not is_pool_2x2(hooked, x)
+
+
+def test_max_pool_2x2_gradcheck_and_double_backward():
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64)  # distinct values: no ties
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    assert torch.autograd.gradcheck(max_pool_2x2, (x,))
+    assert torch.autograd.gradgradcheck(max_pool_2x2, (x,))
+    y = max_pool_2x2(x)
+    gy = torch.randn_like(y)
+    (plain,) = torch.autograd.grad(y, x, gy, retain_graph=True)
+    (graphed,) = torch.autograd.grad(y, x, gy, create_graph=True)
+    assert torch.equal(plain, graphed) and graphed.requires_grad

@@ -15,6 +15,7 @@ Finite inputs only (a NaN is not routed as PyTorch routes it).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 _CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # PyTorch's scan order within a window
@@ -74,6 +75,12 @@ class _MaxPool2x2(torch.autograd.Function):
         (index,) = ctx.saved_tensors
         n, c, h, w = ctx.shape
         ho, wo = h // 2, w // 2
+        if torch.is_grad_enabled():  # create_graph: the same sum from differentiable ops
+            g = gy.permute(0, 2, 3, 1)
+            parts = torch.stack([g * (index == k) for k in range(4)], 3)  # [N, Ho, Wo, 4, C]
+            q = parts.view(n, ho, wo, 2, 2, c).permute(0, 1, 3, 2, 4, 5)
+            q = F.pad(q.reshape(n, 2 * ho, 2 * wo, c), (0, 0, 0, w % 2, 0, h % 2))
+            return q.permute(0, 3, 1, 2)
         q = gy.new_empty(n, h, w, c)
         gx = q.permute(0, 3, 1, 2)  # [N, C, H, W], channels-last
         if h % 2:  # the row and column a floor-mode pooling drops get no gradient
