@@ -110,5 +110,16 @@ def _google_sections(app, what, name, obj, options, lines) -> None:
         lines[:] = GoogleDocstring(lines, config, app, what, name, obj, options).lines()
 
 
+def _skip_torch_overrides(app, what, name, obj, skip, options) -> bool | None:
+    """Leave out undocumented overrides of ``nn.Module`` methods (``extra_repr``, ...): autodoc
+    would show PyTorch's generic docstring for them."""
+    import torch
+
+    if what == "class" and name in vars(torch.nn.Module) and not getattr(obj, "__doc__", None):
+        return True
+    return None
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _google_sections)
+    app.connect("autodoc-skip-member", _skip_torch_overrides)

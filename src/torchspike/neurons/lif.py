@@ -51,7 +51,8 @@ class LIF(Neuron):
     """Leaky integrate-and-fire; give ``beta`` or both ``tau`` and ``dt`` (``beta = exp(-dt/tau)``).
 
     ``beta`` and ``v_th`` may be per-neuron tensors; ``learn_beta`` / ``learn_v_th`` make them
-    ``nn.Parameter``s. A learned ``beta`` is used as ``beta.clamp(0, 1)``, as in snnTorch.
+    parameters (``nn.Parameter``). A learned ``beta`` is used as ``beta.clamp(0, 1)``, as in
+    snnTorch.
     ``output="membrane"`` returns ``U`` instead of the spikes (snnTorch's ``mem`` read-out; the
     reset still acts, but no gradient flows through the output spikes). ``compile=True`` runs
     the fused kernel's elementwise pieces through ``torch.compile``
