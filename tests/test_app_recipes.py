@@ -16,7 +16,7 @@ from torchspike.data import events as ev
 
 def _tiny(dataset: str, n: int, seed: int = 0):
     """``n`` random samples shaped as ``dataset``'s: tensors, or an event source whose samples
-    hold 2,000 events within the first 0.3 s (enough to make hidden neurons fire)."""
+    hold 2,000 events within the first 0.1 s (N-MNIST's density in its first saccade: enough to make hidden neurons fire)."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % datasets.num_classes(dataset)
     if not datasets.is_events(dataset):
@@ -25,7 +25,7 @@ def _tiny(dataset: str, n: int, seed: int = 0):
 
     def read(i: int):
         k = torch.Generator().manual_seed(i)
-        t = torch.sort(torch.randint(0, 300_000, (2000,), generator=k)).values
+        t = torch.sort(torch.randint(0, 100_000, (2000,), generator=k)).values
         x = torch.randint(0, sensor.width, (2000,), generator=k)
         yy = torch.randint(0, sensor.height, (2000,), generator=k)
         p = torch.randint(0, sensor.polarities, (2000,), generator=k)
