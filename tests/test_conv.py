@@ -111,7 +111,7 @@ def test_max_pool_2x2_gradcheck_and_double_backward():
     assert torch.autograd.gradcheck(max_pool_2x2, (x,))
     assert torch.autograd.gradgradcheck(max_pool_2x2, (x,))
     y = max_pool_2x2(x)
-    gy = torch.randn_like(y)
+    gy = torch.randn_like(y, requires_grad=True)
     (plain,) = torch.autograd.grad(y, x, gy, retain_graph=True)
     (graphed,) = torch.autograd.grad(y, x, gy, create_graph=True)
     assert torch.equal(plain, graphed) and graphed.requires_grad
