@@ -15,6 +15,8 @@ DELAY_INITS = ("rest", "zero")
 
 
 class NIRGraphState(NamedTuple):
+    """A ``NIRGraphNet``'s state between steps, by node name."""
+
     neurons: dict[str, Any]  # each neuron node's state
     delayed: dict[str, Tensor]  # the previous step's output of each node that closes a cycle
 
