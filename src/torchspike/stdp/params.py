@@ -27,6 +27,11 @@ class DiehlCookParams:
     nothing; Brian 2 ports that read it as 0.1 ms per ms lock the neuron for 50 ms), and
     ``g_decay`` = ``"exact"`` (Brian 1 takes forward Euler steps, ``g *= 1 - dt / tau``: 21% less
     excitation per input spike, 12% less inhibition).
+
+    Units: times (``dt``, ``t_*``, ``tau_*``) in ms, voltages (``v_*``, ``e_*``, ``theta_*``) in
+    mV, ``rate_scale`` in Hz per unit of intensity. Choices: ``synapse`` ``"conductance"`` or
+    ``"current"`` (:meth:`current` gives BindsNET's settings), ``g_decay`` ``"exact"`` or
+    ``"euler"``, ``batch_weights`` ``"shared"`` or ``"private"``.
     """
 
     synapse: str = "conductance"
