@@ -72,6 +72,15 @@ print("mode:", "full" if FULL else "small")
 # `forward` receives one step, `[B, C, H, W]`, and calls each neuron as `z, _ = self.lif(h)`.
 # The network supplies each neuron's state and keeps it for the next step: nothing is stored in
 # the module, and there is nothing to reset between batches.
+#
+# Coming from spikingtorch: there `forward` also takes an `init` flag that the library passes
+# to each spiking layer to reset its memory, and `SpikingNet(net, (n_out,))` needs the output
+# shape. Here `forward` takes the step's input only, the network opens fresh state for every
+# call (pass `state` back to continue a sequence), and the output shape comes from the module.
+# spikingtorch's `PoissonEncoder(nsteps, scale)` draws the Bernoulli spikes of
+# `ts.encode.rate(x, nsteps, gain=scale)` (it concatenates the steps along dimension 1; here they
+# form a new first dimension), and its `SumDecoder(nsteps, scale)` is
+# `scale * (ts.decode.spike_count(z) - nsteps / 2)`.
 
 
 # %%
