@@ -13,9 +13,10 @@
 # %% [markdown]
 # # IF neurons with rate coding
 #
-# The setting of the surrogate-gradient (SurrGD) tutorials: integrate-and-fire (IF) neurons that
-# never leak, images presented as random spike trains whose rate is the pixel's brightness, and
-# the fast-sigmoid (SuperSpike) surrogate derivative.
+# The recipe `surrgd-if`: integrate-and-fire (IF) neurons that never leak, images presented as
+# random spike trains whose rate is the pixel's brightness, and the fast-sigmoid surrogate
+# derivative of SuperSpike, which the surrogate-gradient (SurrGD) tutorials of Zenke's SpyTorch
+# use (they train leaky, current-based neurons; here the neuron is the simplest one).
 #
 # - **small** (default): the 8x8 digits, a 64-128-10 network, a few epochs (seconds);
 # - **full** (`TORCHSPIKE_TUTORIAL=full` or `--full`): the recipe `surrgd-if` (784-1000-10 on
