@@ -161,7 +161,7 @@ show(fig, "surrogates")
 
 # %%
 model, config = ts.load_run(recipe_run("tutorial5")) if FULL else (None, None)
-print(model)
+print(model if FULL else "(the recipe's trained run is read in full mode)")
 
 # %% [markdown]
 # The recipe's network is `784-1000-10` with `beta=0.95`. Here we train the same
