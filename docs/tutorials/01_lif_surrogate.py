@@ -215,6 +215,25 @@ ax.set(xlabel="batch", ylabel="loss", title="training loss (digits)")
 show(fig, "loss_digits")
 
 # %% [markdown]
+# ## Recording spikes and membranes, with gradients
+#
+# snnTorch's tutorial 5 appends each step's spikes and membrane to lists, and a loss may use
+# either. Here `net.trace(xs, grad=True)` runs the network step by step and returns every
+# neuron layer's records (`"out"`: its output, `"v"`: its membrane) inside the autograd graph;
+# its output equals `net(xs)[0]`. For example, a penalty on the hidden layer's firing rate next
+# to the loss on the output membrane:
+
+# %%
+xs = ts.encode.direct(x_train[:64], steps)
+ys, records = net.trace(xs, grad=True)
+print("trace output equals forward:", torch.allclose(ys, net(xs)[0], atol=1e-5))
+rate = records["2"]["out"].mean()  # hidden spikes per neuron and step
+loss = ts.loss.ce_membrane_sum(ys, y_train[:64]) + 10.0 * rate
+net.zero_grad()
+loss.backward()
+print(f"hidden rate {rate.item():.3f}; |dloss/dW1| = {net.layers[1].weight.grad.norm():.3f}")
+
+# %% [markdown]
 # ## Looking inside: spikes and membranes
 #
 # `net.trace(xs)` runs without gradients and records every neuron layer's output and state
