@@ -16,7 +16,8 @@ from torchspike.data import events as ev
 
 def _tiny(dataset: str, n: int, seed: int = 0):
     """``n`` random samples shaped as ``dataset``'s: tensors, or an event source whose samples
-    hold 2,000 events within the first 0.1 s (N-MNIST's density in its first saccade: enough to make hidden neurons fire)."""
+    hold 2,000 events within the first 0.1 s (N-MNIST's density in its first saccade: enough
+    to make hidden neurons fire)."""
     g = torch.Generator().manual_seed(seed)
     y = torch.arange(n) % datasets.num_classes(dataset)
     if not datasets.is_events(dataset):
