@@ -34,6 +34,12 @@ class Config:
     ``x > latency_threshold`` (default window ``[2 dt, duration - 2 dt]``). Binary code: ink
     (``x > 0.5``) at ``binary_t_min``, background at ``binary_t_max``. ``bias_spike`` adds one
     input that always fires at the start of the code window.
+
+    Choices: ``encoding`` ``"latency"``, ``"binary-time"`` or ``"events"``; ``loss`` one of
+    :data:`LOSSES` (``"ttfs"``, ``"max-voltage"``, ``"sum"``, ``"sum-exp"``); ``optimizer``
+    ``"adam"`` or ``"sgd"``. ``hidden``: the hidden layers' sizes (each > 0); ``tau_mem``,
+    ``tau_syn``, ``dt``, ``duration``, ``v_th`` and ``lr`` are > 0; ``input_dropout`` in [0, 1);
+    ``xi``, ``alpha``, ``beta``: the ``ttfs`` loss's (:func:`torchspike.loss.first_spike_ce`).
     """
 
     encoding: str = "latency"

@@ -20,6 +20,10 @@ class STDPConfig:
     changes only the speed and the random draws. ``threads``: intra-op threads while
     simulating (restored afterwards); the per-step ops are too small to gain from more, and on a
     busy machine each parallel region can stall for milliseconds.
+
+    ``synapse``: ``"conductance"`` or ``"current"``; ``update_interval``, ``label_images`` and
+    ``checkpoint_every`` count training images (``checkpoint_every=0``: no checkpoints);
+    ``n_classes``: ``None`` takes it from the labels.
     """
 
     n_neurons: int = 100
