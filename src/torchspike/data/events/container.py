@@ -22,7 +22,8 @@ from torch import Tensor
 
 
 class EventFileError(ValueError):
-    """A data file that cannot be read as events (truncated, corrupt, out of range)."""
+    """A data file that cannot be read as events (truncated, corrupt, out of range): the message
+    is ``"<path>: <problem>"``."""
 
     def __init__(self, path: str | os.PathLike, problem: str):
         super().__init__(f"{os.fspath(path)}: {problem}")
@@ -53,7 +54,8 @@ class Sensor(NamedTuple):
 
 @dataclass(frozen=True, eq=False)
 class Events:
-    """One sample: ``t`` (int64, us), ``x``, ``y`` (int16), ``p`` (int8), ``[E]``, time-sorted."""
+    """One sample: ``t`` (int64, us), ``x``, ``y`` (int16), ``p`` (int8), ``[E]``, time-sorted,
+    on ``sensor`` (a :class:`Sensor`)."""
 
     t: Tensor
     x: Tensor
@@ -139,7 +141,8 @@ def check(events: Events, source: str | os.PathLike = "<events>") -> Events:
 
 @dataclass(frozen=True, eq=False)
 class EventBatch:
-    """Samples' events concatenated: ``sample`` ``[E]`` (int64) says which sample each is from."""
+    """Samples' events concatenated: ``sample`` ``[E]`` (int64) says which of the ``batch_size``
+    samples each is from; all on one ``sensor``."""
 
     t: Tensor
     x: Tensor

@@ -23,9 +23,14 @@ class EventDataset(torch.utils.data.Dataset):
     sample ``i`` (e.g. with :func:`~torchspike.data.events.make_events`).
 
     Args:
+        labels: the class index of each sample, ``[N]``.
         read: reads sample ``i``; may return several samples at once as ``{index: events}``
             (a DVS Gesture recording holds a dozen), all of which are cached.
+        sensor: the :class:`Sensor` (or ``(width, height, polarities)``) of every sample.
+        classes: the class names, in label order.
+        name: the data set's name, used in messages.
         transform: applied to each sample after the cache (augmentations stay random).
+        cache: keep each sample once read.
     """
 
     def __init__(

@@ -55,7 +55,15 @@ def to_structured(events: Events) -> np.ndarray:
 
 
 class TonicDataset(torch.utils.data.Dataset):
-    """A tonic data set seen as ``(Events, label)`` samples (see :func:`from_tonic`)."""
+    """A tonic data set seen as ``(Events, label)`` samples (see :func:`from_tonic`).
+
+    Args:
+        dataset: the tonic data set: ``(structured array, label)`` samples with fields ``t``,
+            ``x`` and optionally ``y``, ``p`` (times in us).
+        sensor_size: ``(width, height, polarities)``; default the data set's ``sensor_size``.
+        classes: the class names; default the data set's ``classes``.
+        transform: applied to each sample after conversion.
+    """
 
     def __init__(
         self,
