@@ -98,6 +98,12 @@ class DiehlCook(nn.Module):
     units of ``784 / n_inputs``: ``norm`` stays, and ``w_init``, ``w_max``, ``nu_pre`` and
     ``nu_post`` are multiplied by ``784 / n_inputs``, so the rates, the input drive per neuron and
     the relative plasticity stay the paper's.
+
+    Args:
+        n_inputs: input units (784 for MNIST), > 0.
+        n_neurons: excitatory (and inhibitory) neurons, > 0.
+        params: a :class:`DiehlCookParams` (units there); default Diehl & Cook's code.
+        generator: the random generator of the initial weights.
     """
 
     def __init__(
