@@ -4,8 +4,9 @@
 
 The network and data of recipe ``nmnist-eventprop``: the first 32 training recordings of
 N-MNIST (``/work/shared/data/n-mnist-small``), 2312 inputs -> 200 CubaLIF (tau_mem 20 ms,
-tau_syn 5 ms, dt 1 ms) -> 10 non-spiking read-out neurons, cross-entropy on the maximum over
-time of the read-out voltage, 300 steps (0.3 s). EventProp is built by
+tau_syn 5 ms, dt 1 ms) -> 10 non-spiking read-out neurons, cross-entropy on the read-out
+voltage scored as the recipe's ``loss`` says (``sum``: its mean over time; ``max-voltage``: its
+maximum), over the recipe's ``duration / dt`` steps (100: the first saccade). EventProp is built by
 ``torchspike.app.load.build`` from the recipe and fed the events at their exact times
 (``to_spike_times``); BPTT runs the same weights with an atan surrogate on 1 ms binary frames
 (``to_spikes``: a spike where a bin holds any event), its read-out a CubaLIF that never fires
@@ -32,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 DATA = "/work/shared/data/n-mnist-small"
-BATCH, STEPS, DT = 32, 300, 1e-3
+BATCH, DT = 32, 1e-3
 
 
 def _status_mb(key: str) -> float:
@@ -125,7 +126,8 @@ def bptt_step(n: int, steps: int) -> dict:
     vs, _ = run_steps(
         li_step, cur, CubaLIFState(torch.zeros_like(cur[0]), torch.zeros_like(cur[0]))
     )
-    loss = F.cross_entropy(vs.amax(0), labels)
+    scores = vs.mean(0) if cfg.loss == "sum" else vs.amax(0)  # as the EventProp read-out
+    loss = F.cross_entropy(scores, labels)
     loss.backward()
     return dict(
         seconds=time.perf_counter() - start,
@@ -139,8 +141,13 @@ def bptt_step(n: int, steps: int) -> dict:
 def child(method: str, threads: int) -> None:
     torch.set_num_threads(threads)
     run = eventprop_step if method == "eventprop" else bptt_step
+    from torchspike.app import recipes
+
+    cfg = recipes.resolve(recipe="nmnist-eventprop").config
+    if cfg.loss not in ("sum", "max-voltage"):
+        raise SystemExit(f"the BPTT side has no read-out for loss {cfg.loss!r}")
     run(2, 10)  # warm up: one-time allocations are not part of the step
-    r = run(BATCH, STEPS)
+    r = run(BATCH, round(cfg.duration / cfg.dt))
     r["growth_mb"] = round(_peak_mb() - r.pop("base"), 1)
     print(json.dumps(dict(method=method, **r)))
 
