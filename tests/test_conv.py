@@ -38,10 +38,12 @@ def _reference(net: ts.SpikingNet, xs: torch.Tensor) -> torch.Tensor:
     return xs
 
 
-def test_channels_last_only_for_a_plain_2d_convolution_on_the_cpu():
+def test_channels_last_only_for_a_plain_2d_convolution_with_few_channels():
     x = torch.rand(2, 3, 5, 5)
     assert channels_last(nn.Conv2d(3, 4, 3), x).is_contiguous(memory_format=torch.channels_last)
     assert channels_last(nn.MaxPool2d(2), x) is x
+    wide = torch.rand(2, 32, 5, 5)
+    assert channels_last(nn.Conv2d(32, 4, 3), wide) is wide  # many channels: NCHW pays
     assert channels_last(nn.Linear(5, 4), x) is x
 
 

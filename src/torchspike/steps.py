@@ -66,7 +66,7 @@ def fold_time_owned(
     steps = xs.shape[0]
     if is_static(xs):
         with _stateless(layer, xs):
-            y = layer(channels_last(layer, xs[0]))
+            y = layer(xs[0])
         return y.unsqueeze(0).expand(steps, *y.shape), False
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
     if plain_linear(layer, x):
@@ -86,14 +86,25 @@ def fold_time_owned(
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
 
 
-def channels_last(layer: nn.Module, x: Tensor) -> Tensor:
-    """``x`` in channels-last memory when ``layer`` is a 2-D convolution on the CPU, else ``x``.
+# channels-last input for a Conv2d with at most this many input channels (measured on
+# bench/RESULTS_perf_conv.md's networks: oneDNN's NCHW kernels are slowest for few channels,
+# 2.3x at 2 and 1.3x at 12; with 64-128 channels the convolutions alone are 1.2-1.4x faster
+# too, but BatchNorm and the LIF after them then mix layouts and the training step of config v
+# got 1.3-1.5x slower end to end)
+CHANNELS_LAST_MAX_IN = 16
 
-    The same values up to float rounding (the sums run in another order); oneDNN's
-    channels-last convolutions are 1.5-7x faster than its NCHW ones for the few channels of SNN
-    layers on this machine, and the pooling that follows keeps the layout
-    (bench/RESULTS_perf_conv.md). The weight keeps its own layout, and so does its gradient."""
-    if type(layer) is nn.Conv2d and x.dim() == 4 and x.device.type == "cpu":
+
+def channels_last(layer: nn.Module, x: Tensor) -> Tensor:
+    """``x`` in channels-last memory for a CPU ``nn.Conv2d`` with few input channels (at most
+    ``CHANNELS_LAST_MAX_IN``), else ``x``: the same values up to float rounding (the sums run in
+    another order). A 2x2 max pooling after it keeps the layout (:mod:`.kernels.conv_pool`);
+    the weight keeps its own layout, and so does its gradient."""
+    if (
+        type(layer) is nn.Conv2d
+        and layer.in_channels <= CHANNELS_LAST_MAX_IN
+        and x.dim() == 4
+        and x.device.type == "cpu"
+    ):
         return x.contiguous(memory_format=torch.channels_last)
     return x
 
