@@ -29,9 +29,14 @@ def test_count_losses():
     spikes[:2, 0, 0] = 1
     y = torch.tensor([1, 2])
     torch.testing.assert_close(loss.ce_count(spikes, y), F.cross_entropy(spikes.sum(0), y))
-    # target counts: 0.8 * T for the label, 0.2 * T for the others
+    # target counts: 0.8 * T for the label, 0.2 * T for the others; divided by T as in snnTorch
     want = torch.tensor([[2.0, 8, 2], [2, 2, 8]])
-    torch.testing.assert_close(loss.mse_count(spikes, y), F.mse_loss(spikes.sum(0), want))
+    torch.testing.assert_close(loss.mse_count(spikes, y), F.mse_loss(spikes.sum(0), want) / 10)
+    # T = 7: snnTorch's int(7 * 0.8) = 5 and int(7 * 0.2) = 1, by hand
+    counts = spikes[:7].sum(0)  # [[2, 7, 0], [0, 0, 0]]
+    want = torch.tensor([[1.0, 5, 1], [1, 1, 5]])
+    by_hand = ((counts - want) ** 2).mean() / 7
+    torch.testing.assert_close(loss.mse_count(spikes[:7], y), by_hand)
 
 
 def test_first_spike_ce_by_hand():

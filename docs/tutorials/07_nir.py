@@ -243,8 +243,12 @@ show(fig, "round_trip")
 # ## A graph written by someone else
 #
 # A graph from another tool is loaded the same way. NIR files do not always record the time
-# step: snnTorch assumes `1e-4`, Norse `1e-3`; `tn.load(graph, dt=...)` gives it. Here a graph
-# written by hand with `nir`'s own classes, as another library would:
+# step, and no producer's step can be assumed: the NIR paper's Norse LIF graph was made at
+# `1e-4`, its Sinabs CNN at `1` (IF neurons, one step per time bin). `tn.load` takes the
+# graph's recorded dt, infers it only where several time constants agree on it (with a
+# warning), and otherwise refuses and asks for `tn.load(graph, dt=...)`; the producers' own
+# conventions are in the table of [docs/nir.md](../nir.md), "Loading a graph from another tool".
+# Here a graph written by hand with `nir`'s own classes, as another library would:
 
 # %%
 rng = np.random.default_rng(0)

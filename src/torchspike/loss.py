@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -27,14 +29,17 @@ def ce_count(spikes: Tensor, target: Tensor) -> Tensor:
 def mse_count(
     spikes: Tensor, target: Tensor, *, correct_rate: float = 0.8, incorrect_rate: float = 0.2
 ) -> Tensor:
-    """MSE between spike counts and target counts ``rate * T`` (snnTorch ``mse_count_loss``)."""
+    """snnTorch's ``mse_count_loss``: ``mean((sum_t s_t - n)^2) / T``, with target counts
+    ``n = floor(correct_rate * T)`` for the label and ``floor(incorrect_rate * T)`` for the
+    other classes (the same value and gradient as snnTorch's, the division by ``T`` included)."""
     check.unit_interval(correct_rate, "correct_rate")
     check.unit_interval(incorrect_rate, "incorrect_rate")
     _checked(spikes, "spikes", target)
     steps, classes = spikes.shape[0], spikes.shape[-1]
     one_hot = F.one_hot(target, classes).to(spikes.dtype)
-    wanted = steps * (incorrect_rate + (correct_rate - incorrect_rate) * one_hot)
-    return F.mse_loss(spikes.sum(0), wanted)
+    on, off = math.floor(steps * correct_rate), math.floor(steps * incorrect_rate)
+    wanted = off + (on - off) * one_hot
+    return F.mse_loss(spikes.sum(0), wanted) / steps
 
 
 def first_spike_ce(
