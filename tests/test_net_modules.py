@@ -347,3 +347,13 @@ def test_torch_compile_runs_a_module_network_as_eager():
     xs = torch.rand(4, 2, 1, 5, 5) * 2
     compiled = torch.compile(net, backend="eager")
     torch.testing.assert_close(compiled(xs)[0], net(xs)[0])
+
+
+def test_explain_says_a_hook_stops_the_lif_linear_fusion():
+    net = ts.SpikingNet(nn.Linear(4, 8), ts.LIF(0.9), nn.Linear(8, 3))
+    assert "with the Linear after it as one node" in net.explain().splitlines()[1]
+    handle = net.layers[2].register_forward_hook(lambda *args: None)
+    assert "not fused with the Linear after it" in net.explain().splitlines()[1]
+    handle.remove()
+    net.layers[1].register_forward_pre_hook(lambda *args: None)
+    assert "not fused with the Linear after it" in net.explain().splitlines()[1]

@@ -316,13 +316,17 @@ def _where(node: fx.Node) -> str:
 def explain_layer(layer: nn.Module, after: nn.Module | None, module_plan: Plan | None) -> str:
     """One line: how ``SpikingNet`` runs ``layer`` (``after``: the layer that follows it)."""
     from .net import SpikingNet
+    from .steps import has_hooks
 
     if isinstance(layer, SpikingNet):
         return "a SpikingNet: runs its own layers over [T, B, ...]"
     if isinstance(layer, Neuron):
         how = _kernel(layer)
         if type(after) is nn.Linear and _fuses(layer):
-            how += "; with the Linear after it as one node when a gradient is needed"
+            if has_hooks(layer) or has_hooks(after):  # as SpikingNet.forward decides
+                how += "; not fused with the Linear after it: a hook must see each call"
+            else:
+                how += "; with the Linear after it as one node when a gradient is needed"
         return how
     if module_plan is None:
         return "stateless: once on all steps as [T*B, ...] (time folded into the batch)"
