@@ -38,7 +38,17 @@ class NIRGraphNet(nn.Module):
       do the same);
     - ``"zero"``: 0 (nirtorch's, and hence Norse's, first step).
 
-    ``forward(xs, state=None) -> (ys, state)`` with ``xs`` ``[T, B, ...]``.
+    ``forward(xs, state=None) -> (ys, state)`` with ``xs`` ``[T, B, ...]``. Built by
+    :func:`torchspike.nir.load` for a graph that is not a chain.
+
+    Args:
+        modules: each node's module by name (``None`` for a node that passes its input on).
+        order: the node names in the order they run within a step.
+        edges: ``(source, destination)`` pairs.
+        back: the edges that close a cycle (delayed by one step).
+        input: the Input node's name.
+        output: the Output node's name.
+        delay_init: ``"rest"`` or ``"zero"``, as above.
     """
 
     def __init__(

@@ -109,7 +109,21 @@ class _NIRNeuron(Neuron):
 class NIRLIF(_NIRNeuron):
     """NIR ``LIF`` (``tau`` and ``v_th`` given), ``LI`` (no ``v_th``), ``IF`` (no ``tau``) or ``I``.
 
-    Parameters are numbers or per-neuron tensors; ``dt`` is the step in the units of ``tau``.
+    One forward-Euler step: ``v = v' + (dt / tau) (v_leak - v' + r x)`` (``IF``:
+    ``v = v' + dt r x``); a spike where ``v > v_th``, then ``v = v_reset``. Parameters are
+    numbers or per-neuron tensors.
+
+    Args:
+        dt: the step, > 0, in the units of ``tau`` (seconds for most producers).
+        tau: membrane time constant, > 0 (below ``dt`` a NIRWarning: Euler overshoots); ``None``
+            for ``IF`` / ``I`` (no leak).
+        r: input resistance: the gain of the input current (NIR's ``r``).
+        v_leak: resting potential; only with ``tau``. The state starts there.
+        v_th: threshold; ``None`` for ``LI`` / ``I`` (no spikes: the output is the membrane).
+        v_reset: the membrane after a spike.
+        spike_fn: the surrogate of the spike's derivative: ``"atan"`` (default),
+            ``"fast_sigmoid"``, ``"sigmoid"``, ``"triangle"``, ``"straight_through"``, or any
+            :class:`~torchspike.surrogate.Surrogate`.
     """
 
     def __init__(
@@ -154,7 +168,25 @@ class NIRLIF(_NIRNeuron):
 
 
 class NIRCubaLIF(_NIRNeuron):
-    """NIR ``CubaLIF`` (current-based LIF), or ``CubaLI`` when ``v_th`` is ``None``."""
+    """NIR ``CubaLIF`` (current-based LIF), or ``CubaLI`` when ``v_th`` is ``None``.
+
+    One forward-Euler step: ``i = i' + (dt / tau_syn) (w_in x - i')``, then
+    ``v = v' + (dt / tau_mem) (v_leak - v' + r i)``; a spike where ``v > v_th``, then
+    ``v = v_reset``. Parameters are numbers or per-neuron tensors.
+
+    Args:
+        dt: the step, > 0, in the units of the time constants.
+        tau_syn: synaptic time constant, > 0 (below ``dt`` a NIRWarning: Euler overshoots).
+        tau_mem: membrane time constant, > 0 (likewise).
+        r: input resistance: the gain of the synaptic current into the membrane.
+        v_leak: resting potential; the state starts there.
+        w_in: the gain of the input into the synaptic current.
+        v_th: threshold; ``None`` for ``CubaLI`` (no spikes: the output is the membrane).
+        v_reset: the membrane after a spike.
+        spike_fn: the surrogate of the spike's derivative: ``"atan"`` (default),
+            ``"fast_sigmoid"``, ``"sigmoid"``, ``"triangle"``, ``"straight_through"``, or any
+            :class:`~torchspike.surrogate.Surrogate`.
+    """
 
     def __init__(
         self,
@@ -198,7 +230,14 @@ class NIRCubaLIF(_NIRNeuron):
 
 
 class Threshold(nn.Module):
-    """NIR ``Threshold``: ``z = H(x - threshold)`` (strict), stateless, surrogate gradient."""
+    """NIR ``Threshold``: ``z = H(x - threshold)`` (strict), stateless, surrogate gradient.
+
+    Args:
+        threshold: a number or a per-element tensor.
+        spike_fn: the surrogate of the spike's derivative: ``"atan"`` (default),
+            ``"fast_sigmoid"``, ``"sigmoid"``, ``"triangle"``, ``"straight_through"``, or any
+            :class:`~torchspike.surrogate.Surrogate`.
+    """
 
     def __init__(self, threshold: float | Tensor, spike_fn: str | surrogate.Surrogate = "atan"):
         super().__init__()
@@ -210,7 +249,13 @@ class Threshold(nn.Module):
 
 
 class SumPool2d(nn.Module):
-    """NIR ``SumPool2d``: the sum over each window (zero padding)."""
+    """NIR ``SumPool2d``: the sum over each window (zero padding).
+
+    Args:
+        kernel_size: the window, an int or ``(height, width)``.
+        stride: the step between windows, an int or a pair; ``None``: the window's size.
+        padding: zeros added on each side, an int or a pair.
+    """
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
