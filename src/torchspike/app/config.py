@@ -90,6 +90,9 @@ class Gradient(Common):
     keep_best: bool = setting(
         False, "test and save the weights of the epoch with the best validation accuracy"
     )
+    random_shift: int = setting(
+        0, "move each training image by a random 0..N pixels up/down and left/right (0: off)"
+    )
 
     def check(self) -> None:
         super().check()
@@ -98,6 +101,20 @@ class Gradient(Common):
         _positive_int(self, "lr_step")
         if not 0 < self.lr_gamma <= 1:
             raise ConfigError(f"lr_gamma must be in (0, 1], got {self.lr_gamma!r}")
+        if self.random_shift < 0:
+            raise ConfigError(f"random_shift must be an integer >= 0, got {self.random_shift!r}")
+        if self.random_shift:
+            shape = datasets.input_shape(self.dataset)
+            if datasets.is_events(self.dataset) or len(shape) != 3:
+                raise ConfigError(
+                    f"random_shift needs an image data set (digits, mnist, fashion-mnist), "
+                    f"got dataset {self.dataset!r}"
+                )
+            if self.random_shift >= min(shape[1:]):
+                raise ConfigError(
+                    f"random_shift must be smaller than the image ({shape[1]}x{shape[2]}), "
+                    f"got {self.random_shift!r}"
+                )
 
     def uses(self, name: str) -> str | None:
         if name in ("lr_step",) and self.schedule != "step":

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import files
-from . import datasets
+from . import augment, datasets
 from .config import ConfigError, Gradient
 from .datasets import Source, as_source
 from .distributed import Context
@@ -221,11 +221,16 @@ class _Loop:
         device = torch.device(ctx.device)
         first = start["batch"]
         for b in bar(range(first, len(order)), len(order) - first, f"epoch {epoch + 1}"):
-            rows = ctx.shard(order[b])
-            weight = ctx.world * len(rows) / len(order[b])
-            if not len(rows):  # fewer rows than workers: take part with a zero-weight row
-                rows = order[b][:1]
-            x, y = train.take(rows)
+            picked = ctx.shard(torch.arange(len(order[b])))  # this rank's places in the batch
+            weight = ctx.world * len(picked) / len(order[b])
+            if not len(picked):  # fewer rows than workers: take part with a zero-weight row
+                picked = picked.new_zeros(1)
+            x, y = train.take(order[b][picked])
+            if cfg.random_shift:  # drawn for the whole batch: the same draws under torchrun
+                g = augment.generator_for(cfg.seed, epoch, b)
+                x = augment.translate(
+                    x, augment.draw_shifts(len(order[b]), cfg.random_shift, g)[picked]
+                )
             x, y = x.to(device), y.to(device)
             loss, scores = self.method.loss_and_scores(self.runner, x, y, cfg)
             self.optimizer.zero_grad(set_to_none=True)
@@ -237,7 +242,7 @@ class _Loop:
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
             self.optimizer.step()
             self.method.after_step(self.model, scores, cfg, ctx)
-            n = len(rows) if weight else 0
+            n = len(picked) if weight else 0
             if n:
                 tally["loss_sum"] += loss.item() * n
                 tally["correct"] += (scores.argmax(1) == y).sum().item()
