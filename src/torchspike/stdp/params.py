@@ -21,10 +21,11 @@ class DiehlCookParams:
 
     ``v_th_e`` is their -52 mV minus the 20 mV ``offset``, with ``theta`` starting at 20 mV, so
     the first threshold is -52 mV and ``theta`` decays towards 0. Two exceptions, whose code
-    values cost accuracy here (``bench/RESULTS_stdp.md``): ``t_lock_e`` = 50 ms, the time an
-    excitatory neuron cannot fire again after a spike (their code holds the membrane for
-    ``t_ref_e`` = 5 ms; its ``timer`` grows 100 ms per ms, so its own 5 ms condition adds
-    nothing; Brian 2 ports that read it as 0.1 ms per ms lock the neuron for 50 ms), and
+    values cost accuracy here (``docs/stdp.md``): ``t_ref_e`` = 5 ms held at reset and
+    ``t_lock_e`` = 50 ms before an excitatory neuron can fire again, as the Brian 2 ports run it
+    (their code's string reset gets no membrane clamp in Brian 1: spikes are only dropped for
+    4.75 ms, i.e. ``t_ref_e=0, t_lock_e=4.5``; its ``timer`` grows 100 ms per ms, so its own 5 ms
+    condition adds nothing), and
     ``g_decay`` = ``"exact"`` (Brian 1 takes forward Euler steps, ``g *= 1 - dt / tau``: 21% less
     excitation per input spike, 12% less inhibition).
 
