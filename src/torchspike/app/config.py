@@ -19,6 +19,9 @@ from . import datasets
 METHODS = ("bptt", "eventprop", "stdp")
 EVENT_CODES = {"bptt": ("frames", "spikes"), "eventprop": ("events",)}  # for event data sets
 DEVICES = "cpu, cuda or cuda:N"
+MAX_SEED = 2**32 - 1
+MAX_INT = 2**63 - 1  # torch sizes and seeds are 64-bit
+NO_DATA_DIR = {"digits": "bundled with scikit-learn", "yinyang": "generated"}  # no files
 
 
 def setting(default: Any, help: str, *, flag: bool = True, choices: tuple = ()) -> Any:
@@ -62,10 +65,14 @@ class Common:
                 )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.seed > MAX_SEED:  # the loop seeds generators with seed * 100_003 + epoch
+            raise ConfigError(f"seed must be at most 2**32 - 1 ({MAX_SEED}), got {self.seed!r}")
         check_device(self.device)
 
     def uses(self, name: str) -> str | None:
         """Why the setting ``name`` does nothing with this configuration, or None if it is used."""
+        if name == "data_dir":
+            return data_dir_unused(self.dataset)
         return None
 
 
@@ -256,6 +263,11 @@ class EventPropConfig(Gradient):
                     f"init must give [mean, std] for each of the {len(self.hidden) + 1} weight "
                     f"matrices, got {self.init!r}"
                 )
+            if any(std < 0 for _, std in self.init):
+                raise ConfigError(f"init's std must be >= 0, got {self.init!r}")
+        if self.rec_std is not None and self.rec_std < 0:
+            raise ConfigError(f"rec_std must be >= 0, got {self.rec_std!r}")
+        self._check_times()
         try:
             self.library()
         except ValueError as err:
@@ -264,6 +276,57 @@ class EventPropConfig(Gradient):
             raise ConfigError("bias_spike and input_dropout are not available with event data")
         if self.rescue_silent and self.loss != "ttfs":
             raise ConfigError(f"rescue_silent does nothing with loss {self.loss!r} (only ttfs)")
+
+    def _check_times(self) -> None:
+        """The step, the time constants and the input code's window against the duration."""
+        if self.dt > self.duration:
+            raise ConfigError(f"dt must be at most duration ({self.duration!r} s), got {self.dt!r}")
+        if not self.duration / self.dt < 2**31:
+            raise ConfigError(
+                f"dt {self.dt!r} makes {self.duration / self.dt:.3g} steps of duration "
+                f"{self.duration!r}: at most 2**31 - 1"
+            )
+        from ..neurons.cuba import cuba_coefficients
+
+        alpha, beta, kappa = cuba_coefficients(self.tau_mem, self.tau_syn, self.dt)
+        for name, decay in (("tau_syn", alpha), ("tau_mem", beta)):
+            if decay == 0:
+                raise ConfigError(
+                    f"{name} {getattr(self, name)!r} is too short for dt {self.dt!r}: "
+                    f"exp(-dt / {name}) is 0 in floating point (keep dt / {name} below 700)"
+                )
+        if not (math.isfinite(kappa) and kappa > 0):
+            raise ConfigError(
+                f"tau_mem {self.tau_mem!r} and tau_syn {self.tau_syn!r} are too long for dt "
+                f"{self.dt!r}: the input of a step moves the membrane by {kappa:g}"
+            )
+        if self.encoding == "binary-time":
+            if not self.binary_t_min < self.binary_t_max:
+                raise ConfigError(
+                    f"binary_t_min must be < binary_t_max ({self.binary_t_max!r}), "
+                    f"got {self.binary_t_min!r}"
+                )
+            if self.binary_t_max > self.duration:
+                raise ConfigError(
+                    f"binary_t_max must be at most duration ({self.duration!r}), "
+                    f"got {self.binary_t_max!r}"
+                )
+        if self.encoding == "latency":
+            if not 0 <= self.latency_threshold < 1:
+                raise ConfigError(
+                    f"latency_threshold must be in [0, 1), got {self.latency_threshold!r}"
+                )
+            start = 2 * self.dt if self.latency_start is None else self.latency_start
+            end = self.duration - 2 * self.dt if self.latency_end is None else self.latency_end
+            if self.latency_start is not None and not 0 <= start <= self.duration:
+                raise ConfigError(f"latency_start must be in [0, duration], got {start!r}")
+            if not start < end <= self.duration:
+                which = "latency_end" if self.latency_end is not None else "duration"
+                raise ConfigError(
+                    f"{which} {getattr(self, which)!r} leaves the latency code no window: "
+                    f"[{start:g}, {end:g}] s within duration {self.duration!r} (by default "
+                    f"[2 dt, duration - 2 dt])"
+                )
 
     def uses(self, name: str) -> str | None:
         if name in ("binary_t_min", "binary_t_max") and self.encoding != "binary-time":
@@ -333,6 +396,12 @@ class STDPConfig(Common):
         _positive_int(self, "n_neurons", "update_interval", "eval_batch_size")
         if self.label_images < 0:
             raise ConfigError(f"label_images must be an integer >= 0, got {self.label_images!r}")
+        from ..stdp import DiehlCookParams
+
+        hints = typing.get_type_hints(DiehlCookParams)
+        for key, value in self.params.items():
+            if key in hints:  # an unknown key is named by the library's check below
+                self.params[key] = _coerce(f"params.{key}", value, hints[key], "")
         try:
             self.library(threads=1)
         except ValueError as err:
@@ -431,6 +500,13 @@ def check_device(device: str) -> None:
             raise ConfigError(f"device {device!r} asked for, but CUDA is not available here")
 
 
+def data_dir_unused(dataset: str) -> str | None:
+    """Why a data folder does nothing with ``dataset``, or None if it reads one."""
+    if dataset in NO_DATA_DIR:
+        return f"does nothing with dataset {dataset!r} (its data are {NO_DATA_DIR[dataset]})"
+    return None
+
+
 def default(cls: type, name: str) -> Any:
     f = fields_of(cls)[name]
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
@@ -446,7 +522,8 @@ def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
     origin = typing.get_origin(hint)
 
     def bad(what: str) -> ConfigError:
-        return ConfigError(f"{source}: {name} must be {what}, got {value!r}")
+        where = f"{source}: " if source else ""
+        return ConfigError(f"{where}{name} must be {what}, got {value!r}")
 
     if hint is bool:
         if not isinstance(value, bool):
@@ -455,6 +532,8 @@ def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad("an integer")
+        if abs(value) > MAX_INT:
+            raise bad("an integer of at most 2**63 - 1")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

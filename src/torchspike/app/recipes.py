@@ -47,7 +47,15 @@ def _parse(text: str, source: str, name: str) -> Recipe:
         settings = {k: v for k, v in doc.items() if k != "recipe"}
     if not isinstance(header, dict) or not isinstance(settings, dict):
         raise ConfigError(f"{source}: [recipe] and [settings] must be tables")
-    pairs = [tuple(p) for p in header.get("defaults_for", [])]
+    pairs = header.get("defaults_for", [])
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in pairs
+    ):
+        raise ConfigError(
+            f"{source}: [recipe] defaults_for must be a list of [method, dataset] pairs, e.g. "
+            f'[["bptt", "mnist"]], got {pairs!r}'
+        )
+    pairs = [tuple(p) for p in pairs]
     info = {k: v for k, v in header.items() if k != "defaults_for"}
     return Recipe(name, info, settings, pairs)
 
@@ -119,7 +127,7 @@ def resolve(
     elif config_file:
         base = from_file(config_file)
     values: dict[str, Any] = dict(base.settings) if base else {}
-    source = f"recipe {base.name}" if recipe and base else (config_file or "the flags")
+    source = f"recipe {base.name}" if recipe and base else config_file
     if base is not None and "method" in overrides:
         own = values.get("method", "bptt")
         if overrides["method"] != own:
@@ -146,7 +154,8 @@ def resolve(
                 f"dropped, the layers' default initialisation is used"
             )
     values.update(overrides)
-    where = source if not overrides else f"{source} with the flags given"
+    where = source or "the flags given"
+    where += " with the flags given" if source and overrides else ""
     draft = from_dict(values, where, check=False)
     for name in base.settings if base else ():  # recipe settings the flags made pointless
         why = draft.uses(name)
