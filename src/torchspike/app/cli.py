@@ -151,8 +151,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .distributed import is_main_process
     from .rundir import RunDir, default_out, new_record
 
-    if args.threads < 0:
-        raise ConfigError(f"--threads must be an integer >= 0, got {args.threads}")
+    _check_threads(args.threads)
     given = _given(args)
     if args.resume:
         return _resume(args, given)
@@ -166,7 +165,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _check_flags(cfg, given)
     if cfg.data_dir is not None:
         cfg.data_dir = str(Path(cfg.data_dir).absolute())
-    splits = _load_data(cfg)  # a bad data folder is refused before the run folder is made
+    splits = _load_data(cfg, given)  # a bad data folder is refused before the run folder is made
+    built = _build(cfg)  # so is a model too large to build
     main = is_main_process()
     if args.out is None and not main:
         raise ConfigError("--out is required under torchrun: every worker must use one folder")
@@ -187,7 +187,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         for note in resolved.notes:
             print(f"torchspike train: note: {note}")
         run.write_record(record)
-    return _train(cfg, run, record, splits, resume=False, threads=args.threads)
+    return _train(cfg, run, record, splits, built, resume=False, threads=args.threads)
+
+
+def _check_threads(threads: int) -> None:
+    """0 (the method's choice) up to the CPUs this process may run on."""
+    import os
+
+    if threads < 0:
+        raise ConfigError(f"--threads must be an integer >= 0, got {threads}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if threads > (cpus or 1):
+        raise ConfigError(
+            f"--threads must be at most the {cpus or 1} CPUs this process may use, got {threads}"
+        )
 
 
 def _refuse_unknown(given: dict[str, Any]) -> None:
@@ -227,6 +240,9 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
                 f"{_flag(name)} cannot change when resuming (the run has {old!r}): only "
                 f"{', '.join(map(_flag, RESUME_MAY_CHANGE))} may; start a new run for the rest"
             )
+        why = cfg.uses(name)
+        if why:
+            raise ConfigError(f"{_flag(name)} {why}")
         changes[name] = (old, value)
     from .config import from_dict, to_dict
 
@@ -246,7 +262,8 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
         if name == "epochs" and getattr(cfg, "schedule", "none") in ("cosine",):
             note = f" (the cosine schedule now spans {new} epochs from epoch 1)"
         print(f"torchspike train: resume: {name} {old!r} -> {new!r}{note}")
-    splits = _load_data(cfg)
+    splits = _load_data(cfg, given)
+    built = _build(cfg)
     _setup(args, cfg.method)
     record["config"] = to_dict(cfg)
     record["out"] = str(run.path)  # where the run is now (it may have been copied or moved)
@@ -256,7 +273,7 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
     if is_main_process():
         run.write_record(record)
         print(f"torchspike train: resuming {run.path}")
-    return _train(cfg, run, record, splits, resume=True, threads=args.threads)
+    return _train(cfg, run, record, splits, built, resume=True, threads=args.threads)
 
 
 def _epochs_done(run, method: str) -> int | None:
@@ -286,22 +303,58 @@ def _setup(args: argparse.Namespace, method: str) -> None:
         retain_freed_memory()
 
 
-def _load_data(cfg) -> Any:
+def _load_data(cfg, given: dict[str, Any]) -> Any:
     """The splits a run trains and tests on (STDP: train+validation and test)."""
     from .. import data
+    from .rundir import _check_folder
 
+    if cfg.data_dir is not None:
+        _check_folder(Path(cfg.data_dir), "--data-dir")
     if cfg.method == "stdp":
-        return tuple(data.load(cfg.dataset, s, cfg.data_dir) for s in ("train+validation", "test"))
-    from .loop import check_splits, load_splits
+        splits = tuple(
+            data.load(cfg.dataset, s, cfg.data_dir) for s in ("train+validation", "test")
+        )
+        n = len(splits[0][1])
+        if "label_images" in given and cfg.label_images > n:  # a recipe's count means "all"
+            raise ConfigError(
+                f"--label-images must be at most the {n} training images of {cfg.dataset}, "
+                f"got {cfg.label_images}"
+            )
+    else:
+        from .loop import check_splits, load_splits
 
-    splits = load_splits(cfg)
-    check_splits(cfg, splits)
+        splits = load_splits(cfg)
+        check_splits(cfg, splits)
+        n = len(splits.train)
+    if cfg.batch_size > n:
+        raise ConfigError(
+            f"--batch-size must be at most the {n} training samples of {cfg.dataset}, "
+            f"got {cfg.batch_size}"
+        )
     return splits
 
 
-def _train(cfg, run, record: dict[str, Any], splits, *, resume: bool, threads: int) -> int:
+def _build(cfg) -> Any:
+    """The method and the freshly initialised model of a gradient run (None for STDP)."""
     import torch
 
+    if cfg.method == "stdp":
+        return None
+    from .load import build
+
+    torch.manual_seed(cfg.seed)
+    try:
+        return build(cfg)
+    except (RuntimeError, MemoryError) as err:  # the allocator's "can't allocate memory"
+        sizes = ", ".join(
+            f"{_flag(k)} {getattr(cfg, k)}" for k in ("hidden", "channels") if hasattr(cfg, k)
+        )
+        raise ConfigError(
+            f"the model ({sizes}) could not be built: {str(err).splitlines()[0]}"
+        ) from None
+
+
+def _train(cfg, run, record: dict[str, Any], splits, built, *, resume: bool, threads: int) -> int:
     from .progress import Interrupted
 
     try:
@@ -310,11 +363,9 @@ def _train(cfg, run, record: dict[str, Any], splits, *, resume: bool, threads: i
 
             metrics = fit_run(cfg, run, splits, resume=resume, threads=threads)
         else:
-            from .load import build
             from .loop import fit
 
-            torch.manual_seed(cfg.seed)
-            method, model = build(cfg)
+            method, model = built
             metrics = fit(cfg, method, model, splits, run=run, resume=resume)
     except Interrupted:
         return 130
@@ -347,6 +398,9 @@ def cmd_recipes(args: argparse.Namespace) -> int:
             print(f"{name:<20} {r.header.get('title', '')}")
             print(f"{'':<20} target {r.header.get('target', '?')}, {r.header.get('wall_time', '')}")
         return 0
+    if args.name not in recipes.names():
+        known = ", ".join(recipes.names())
+        raise ConfigError(f"no recipe {args.name!r}; known: {known}")
     r = recipes.get(args.name)
     cfg = recipes.resolve(recipe=args.name).config
     for key in ("title", "reproduces", "source", "readout", "target", "wall_time"):
@@ -379,8 +433,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     run = RunDir.open(args.run)
     cfg = run.config()
+    if args.data_dir is not None:
+        from .config import data_dir_unused
+        from .rundir import _check_folder
+
+        why = data_dir_unused(args.dataset or cfg.dataset)
+        if why:
+            raise ConfigError(f"--data-dir {why}")
+        _check_folder(Path(args.data_dir).absolute(), "--data-dir")
     if cfg.method == "stdp":
         from .evaluate import check_dataset
+
+        _check_finished(run)
         from .methods.stdp import evaluate_run
 
         name = args.dataset or cfg.dataset
@@ -395,20 +459,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_finished(run) -> None:
+    """An STDP run has weights once it has finished (an interrupted one: its checkpoint only)."""
+    from .rundir import WEIGHTS, RunError
+
+    if not (run / WEIGHTS).exists():
+        raise RunError(
+            f"run {run.path}: no {WEIGHTS}: not trained to the end yet; finish it with "
+            f"torchspike train --resume --out {run.path}"
+        )
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from .rundir import RunDir, _check_folder
 
     if args.out is not None:  # a file in the way is named before any figure is drawn
         _check_folder(Path(args.out).absolute(), "--out")
     run = RunDir.open(args.run)
+    if args.out is not None:
+        try:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(
+                f"--out {args.out}: cannot create the folder ({err.strerror})"
+            ) from None
     if run.config().method == "stdp":
         from .methods.stdp import plot_run as plot_stdp
+
+        _check_finished(run)
+
+        if args.samples is not None:
+            raise ConfigError(
+                "--samples does nothing with an STDP run (its figures show no samples)"
+            )
 
         paths = plot_stdp(run, Path(args.out) if args.out else run.path)
     else:
         from .plot import plot_run
 
-        paths = plot_run(run.path, out=args.out, samples=args.samples)
+        samples = 4 if args.samples is None else args.samples
+        paths = plot_run(run.path, out=args.out, samples=samples)
     for path in paths:
         print(path)
     return 0
@@ -444,7 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="write PNG figures of a run")
     p.add_argument("run", help="run directory")
     p.add_argument("--out", default=None, help="folder for the PNGs [the run directory]")
-    p.add_argument("--samples", type=int, default=4, help="test samples in rasters and traces [4]")
+    p.add_argument(
+        "--samples", type=int, default=None, help="test samples in rasters and traces [4]"
+    )
     p = sub.add_parser("export", help="export a trained run to another format")
     p.add_argument("run", help="run directory")
     p.add_argument("--format", default="nir", choices=["nir"])
@@ -497,6 +589,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"torchspike {args.command}: interrupted", file=sys.stderr)
         return 130
+    except (RuntimeError, MemoryError) as err:
+        if not _out_of_memory(err):
+            raise
+        print(
+            f"torchspike {args.command}: error: out of memory ({str(err).splitlines()[0]}): "
+            f"reduce --batch-size, --steps or the model's size",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """A failed allocation (CPU or CUDA), which the sizes the user chose cause."""
+    text = str(err)
+    return isinstance(err, MemoryError) or any(
+        s in text for s in ("can't allocate memory", "CUDA out of memory", "out of memory")
+    )
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from .. import files
 from . import datasets
 from .load import open_trained
 
@@ -36,9 +39,20 @@ def export_run(
     from ..nir import export
 
     _, cfg, _, model = open_trained(run_dir)
+    if cfg.method != "bptt":  # EventProp's event-driven layers have no NIR counterpart here
+        raise ValueError(
+            f"run {run_dir} was trained with {cfg.method}: export --format nir takes bptt runs only"
+        )
+    try:  # an output folder that cannot be written is refused before the export's warnings
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out.parent).close()
+    except OSError as err:
+        raise ValueError(f"output {out_path}: cannot write there ({err.strerror})") from None
     graph = export(model, datasets.input_shape(cfg.dataset), dt=dt, strict=strict)
     meta = {"dataset": cfg.dataset, "method": cfg.method}
     meta.update({k: getattr(cfg, k) for k in ("steps", "encoding") if hasattr(cfg, k)})
     graph.metadata.update(meta)
-    nir.write(out_path, graph)
+    data = io.BytesIO()
+    nir.write(data, graph)
+    files.atomic_write(out, lambda f: f.write(data.getvalue()))
     return graph

@@ -243,10 +243,31 @@ def _save(fig, path: Path) -> Path:
 MAX_SAMPLES = 16
 
 
+CURVES = ("epoch", "train_loss", "train_accuracy", "validation_accuracy")
+
+
+def _history(path: Path) -> list[dict]:
+    """The epochs of ``metrics.json``, each with the numbers that :func:`curves` draws."""
+    from .. import files
+
+    history = files.load_json(path).get("epochs", [])
+    ok = isinstance(history, list) and all(
+        isinstance(h, dict)
+        and all(k in h for k in CURVES)
+        and all(isinstance(h[k], int | float | None) for k in CURVES)
+        for h in history
+    )
+    if not ok:
+        raise files.RunFileError(
+            f'{path}: "epochs" must be a list of records with {", ".join(CURVES)}: fix it, '
+            f"or delete it (the figures other than curves.png do not need it)"
+        )
+    return history
+
+
 def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int = 4) -> list[Path]:
     """Write ``curves.png``, ``raster.png``, ``membrane.png``, ``confusion.png`` and, for event
     data, ``events.png`` (a test sample's event frames, its label and the prediction)."""
-    from .. import files
     from . import datasets
     from .evaluate import evaluate_run
     from .load import open_trained
@@ -257,7 +278,7 @@ def plot_run(run_dir: str | Path, *, out: str | Path | None = None, samples: int
     out = Path(out) if out is not None else run.path
     written = []
     if (run / "metrics.json").exists():
-        history = files.load_json(run / "metrics.json").get("epochs", [])
+        history = _history(run / "metrics.json")
         if history:
             written.append(curves(history, out / "curves.png"))
     test = datasets.load(cfg.dataset, "test", cfg.data_dir)
