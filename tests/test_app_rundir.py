@@ -17,7 +17,6 @@ import torch
 import torchspike
 from torchspike import encode, files
 from torchspike.app import cli, rundir
-from torchspike.app import config as app_config
 from torchspike.app.config import BPTTConfig
 from torchspike.app.load import build
 
@@ -135,7 +134,6 @@ def test_a_changed_setting_is_refused_naming_the_flag(copy, capsys):
 
 
 def test_allowed_changes_are_applied_and_reported(copy, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(app_config, "NO_DATA_DIR", {})  # digits reads no folder: pretend it does
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)
     flags = ("--epochs", "2", "--device", "cpu", "--data-dir", "data")
@@ -210,7 +208,6 @@ def test_default_out_is_unique_even_within_one_second(tmp_path, monkeypatch, cap
 
 
 def test_paths_are_stored_absolute(tmp_path, monkeypatch):
-    monkeypatch.setattr(app_config, "NO_DATA_DIR", {})  # digits reads no folder: pretend it does
     (tmp_path / "data").mkdir()
     monkeypatch.chdir(tmp_path)
     assert _train("rel", "--data-dir", "data") == 0

@@ -184,10 +184,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if main:
         extra = f" with {_show(given)}" if given else ""
         print(f"torchspike train: {resolved.origin()}{extra} -> {run.path}")
-        for note in resolved.notes:
+        for note in [*resolved.notes, *_data_dir_note(cfg.dataset, cfg.data_dir)]:
             print(f"torchspike train: note: {note}")
         run.write_record(record)
     return _train(cfg, run, record, splits, built, resume=False, threads=args.threads)
+
+
+def _data_dir_note(dataset: str, data_dir: str | None) -> list[str]:
+    """A data folder given for a data set that reads none is said to be unread (not refused:
+    recipes' commands pass one folder to every data set)."""
+    from .config import data_dir_unused
+
+    why = data_dir_unused(dataset) if data_dir is not None else None
+    return [f"--data-dir {why}: it is not read"] if why else []
 
 
 def _check_threads(threads: int) -> None:
@@ -240,9 +249,6 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
                 f"{_flag(name)} cannot change when resuming (the run has {old!r}): only "
                 f"{', '.join(map(_flag, RESUME_MAY_CHANGE))} may; start a new run for the rest"
             )
-        why = cfg.uses(name)
-        if why:
-            raise ConfigError(f"{_flag(name)} {why}")
         changes[name] = (old, value)
     from .config import from_dict, to_dict
 
@@ -262,6 +268,8 @@ def _resume(args: argparse.Namespace, given: dict[str, Any]) -> int:
         if name == "epochs" and getattr(cfg, "schedule", "none") in ("cosine",):
             note = f" (the cosine schedule now spans {new} epochs from epoch 1)"
         print(f"torchspike train: resume: {name} {old!r} -> {new!r}{note}")
+    for note in _data_dir_note(cfg.dataset, changes.get("data_dir", (None, None))[1]):
+        print(f"torchspike train: note: {note}")
     splits = _load_data(cfg, given)
     built = _build(cfg)
     _setup(args, cfg.method)
@@ -434,13 +442,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = RunDir.open(args.run)
     cfg = run.config()
     if args.data_dir is not None:
-        from .config import data_dir_unused
         from .rundir import _check_folder
 
-        why = data_dir_unused(args.dataset or cfg.dataset)
-        if why:
-            raise ConfigError(f"--data-dir {why}")
         _check_folder(Path(args.data_dir).absolute(), "--data-dir")
+        for note in _data_dir_note(args.dataset or cfg.dataset, args.data_dir):
+            print(f"torchspike eval: note: {note}")
     if cfg.method == "stdp":
         from .evaluate import check_dataset
 

@@ -71,8 +71,6 @@ class Common:
 
     def uses(self, name: str) -> str | None:
         """Why the setting ``name`` does nothing with this configuration, or None if it is used."""
-        if name == "data_dir":
-            return data_dir_unused(self.dataset)
         return None
 
 
