@@ -185,3 +185,18 @@ def test_stdp_refusals(capsys, stdp_run, tmp_path):
     argv = ["train", "--method", "stdp", "--dataset", "digits", "--label-images", "100000"]
     err = _refused(capsys, [*argv, "--out", str(tmp_path / "out")])
     assert "--label-images must be at most the 1437 training images of digits" in err
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback():
+    import subprocess
+    import sys
+
+    code = "import sys; from torchspike.app import cli; sys.exit(cli.main(['recipes']))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # as `| head -0` does: every write meets a closed pipe
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait() == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
