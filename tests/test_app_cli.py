@@ -163,6 +163,8 @@ def test_stdp_method_end_to_end(tmp_path, capsys):
     args = ["train", "--method", "stdp", "--dataset", "digits", "--n-neurons", "10"]
     args += ["--synapse", "current", "--out", str(run)]
     assert cli.main(args) == 0
+    out = capsys.readouterr().out  # the recipe's 60,000 labelling images: all there are, said
+    assert "label_images 60000 is more than the 1437 training images of digits" in out
     record = json.loads((run / "config.json").read_text())
     cfg = record["config"]
     assert record["recipe"] == "diehl-cook-100" and cfg["n_neurons"] == 10

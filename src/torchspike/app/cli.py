@@ -324,10 +324,15 @@ def _load_data(cfg, given: dict[str, Any]) -> Any:
             data.load(cfg.dataset, s, cfg.data_dir) for s in ("train+validation", "test")
         )
         n = len(splits[0][1])
-        if "label_images" in given and cfg.label_images > n:  # a recipe's count means "all"
-            raise ConfigError(
-                f"--label-images must be at most the {n} training images of {cfg.dataset}, "
-                f"got {cfg.label_images}"
+        if cfg.label_images > n:
+            if "label_images" in given:
+                raise ConfigError(
+                    f"--label-images must be at most the {n} training images of {cfg.dataset}, "
+                    f"got {cfg.label_images}"
+                )
+            print(  # a recipe's count means "all of them"
+                f"torchspike train: note: the recipe's label_images {cfg.label_images} is more "
+                f"than the {n} training images of {cfg.dataset}: all {n} label the classes"
             )
     else:
         from .loop import check_splits, load_splits
