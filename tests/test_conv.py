@@ -38,13 +38,35 @@ def _reference(net: ts.SpikingNet, xs: torch.Tensor) -> torch.Tensor:
     return xs
 
 
-def test_channels_last_only_for_a_plain_2d_convolution_with_few_channels():
-    x = torch.rand(2, 3, 5, 5)
-    assert channels_last(nn.Conv2d(3, 4, 3), x).is_contiguous(memory_format=torch.channels_last)
-    assert channels_last(nn.MaxPool2d(2), x) is x
+def test_channels_last_only_for_a_convolution_with_few_channels_before_a_2x2_max_pool():
+    x, pool = torch.rand(2, 3, 5, 5), nn.MaxPool2d(2)
+    cl = channels_last(nn.Conv2d(3, 4, 3), x, pool)
+    assert cl.is_contiguous(memory_format=torch.channels_last)
+    assert channels_last(nn.MaxPool2d(2), x, pool) is x
     wide = torch.rand(2, 32, 5, 5)
-    assert channels_last(nn.Conv2d(32, 4, 3), wide) is wide  # many channels: NCHW pays
-    assert channels_last(nn.Linear(5, 4), x) is x
+    assert channels_last(nn.Conv2d(32, 4, 3), wide, pool) is wide  # many channels: NCHW pays
+    assert channels_last(nn.Linear(5, 4), x, pool) is x
+    # followed by anything else (BatchNorm, a neuron, a 3x3 pooling, nothing): NCHW pays
+    for then in (None, nn.BatchNorm2d(4), ts.LIF(0.9), nn.MaxPool2d(3), nn.AvgPool2d(2)):
+        assert channels_last(nn.Conv2d(3, 4, 3), x, then) is x
+
+
+def test_spiking_net_runs_channels_last_only_where_a_2x2_max_pool_follows(monkeypatch):
+    import torchspike.steps as steps
+
+    seen = []
+    real = steps.channels_last
+
+    def spy(layer, x, then=None):
+        out = real(layer, x, then)
+        if isinstance(layer, nn.Conv2d):
+            seen.append(out.is_contiguous(memory_format=torch.channels_last))
+        return out
+
+    monkeypatch.setattr(steps, "channels_last", spy)
+    xs = (torch.rand(4, 3, 2, 8, 8) < 0.3).float()
+    _net()(xs)  # Conv-MaxPool-LIF, then Conv-BatchNorm-LIF
+    assert seen == [True, False]
 
 
 @pytest.mark.parametrize("static", [False, True])

@@ -147,7 +147,7 @@ class SpikingNet(nn.Module):
                     new_state += s
                     owned = spikes = False
                     continue
-                xs, owned = _plain(name, layer, xs, spikes, workspace)
+                xs, owned = _plain(name, layer, xs, spikes, workspace, then=after)
                 spikes = False
                 continue
             s = next(states) if states is not None else None
@@ -251,11 +251,11 @@ def _not_in_a_scope() -> None:
 
 
 def _plain(
-    name: str, layer: nn.Module, xs: Tensor, spikes: bool = False, workspace=None
+    name: str, layer: nn.Module, xs: Tensor, spikes: bool = False, workspace=None, then=None
 ) -> tuple[Tensor, bool]:
     """:func:`fold_time_owned`, naming ``layer`` when it does not return one tensor."""
     try:
-        return fold_time_owned(layer, xs, spikes, workspace=workspace)
+        return fold_time_owned(layer, xs, spikes, workspace=workspace, then=then)
     except (AttributeError, TypeError) as error:
         try:  # only after a failure: what does the layer return for one step?
             with torch.no_grad():

@@ -21,9 +21,8 @@ from torch import Tensor, nn
 _CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # PyTorch's scan order within a window
 
 
-def is_pool_2x2(layer: nn.Module, x: Tensor) -> bool:
-    """True when ``layer(x)`` is ``F.max_pool2d(x, 2)`` on a channels-last CPU ``x``, which
-    :func:`max_pool_2x2` computes (a plain ``nn.MaxPool2d``, no hooks, no autocast)."""
+def is_max_pool_2x2(layer: nn.Module | None) -> bool:
+    """True for a plain ``nn.MaxPool2d`` of 2x2 windows with stride 2 and no hooks."""
     from ..steps import has_hooks  # steps imports this module
 
     pair = ((2, 2), 2)
@@ -36,6 +35,14 @@ def is_pool_2x2(layer: nn.Module, x: Tensor) -> bool:
         and not layer.ceil_mode
         and not layer.return_indices
         and not has_hooks(layer)
+    )
+
+
+def is_pool_2x2(layer: nn.Module, x: Tensor) -> bool:
+    """True when ``layer(x)`` is ``F.max_pool2d(x, 2)`` on a channels-last CPU ``x``, which
+    :func:`max_pool_2x2` computes (a plain ``nn.MaxPool2d``, no hooks, no autocast)."""
+    return (
+        is_max_pool_2x2(layer)
         and x.dim() == 4
         and x.shape[2] >= 2
         and x.shape[3] >= 2
