@@ -16,67 +16,52 @@ EVENTPROP = ["train", "--method", "eventprop", "--dataset", "digits", "--hidden"
 EVENTPROP += ["--epochs", "1", "--threads", "1"]
 
 
-def _refused(capsys, argv: list[str]) -> str:
-    """Run the CLI; it must exit 2 with one line on stderr, which is returned."""
-    capsys.readouterr()
-    try:
-        rc = cli.main(argv)
-    except SystemExit as exit:  # argparse's own errors
-        rc = exit.code
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert err.count("\n") == 1 and err.endswith("\n"), err
-    assert "Traceback" not in err, err
-    return err
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("finished") / "run"
-    assert cli.main([*TRAIN, "--out", str(run)]) == 0
-    return run
-
-
-@pytest.fixture
-def run(finished, tmp_path) -> Path:
-    out = tmp_path / "run"
-    shutil.copytree(finished, out)
-    return out
-
-
 @pytest.mark.parametrize(
-    "flags, message",
+    "base, flags, message",
     [
-        (["--seed", str(2**64 - 1)], "--seed must be an integer of at most 2**63 - 1"),
-        (["--seed", str(10**15)], "--seed must be at most 2**32 - 1 (4294967295), got 10"),
-        (["--batch-size", str(10**20)], "--batch-size must be an integer of at most 2**63 - 1"),
-        (["--hidden", str(10**20)], "--hidden[0] must be an integer of at most 2**63 - 1"),
-        (["--steps", str(10**20)], "--steps must be an integer of at most 2**63 - 1"),
-        (["--batch-size", "100000"], "--batch-size must be at most the 1293 training samples"),
-        (["--threads", "100000"], "--threads must be at most the"),
+        (TRAIN, ["--seed", str(2**64 - 1)], "--seed must be an integer of at most 2**63 - 1"),
+        (TRAIN, ["--seed", str(10**15)], "--seed must be at most 2**32 - 1 (4294967295), got 10"),
+        (
+            TRAIN,
+            ["--batch-size", str(10**20)],
+            "--batch-size must be an integer of at most 2**63 - 1",
+        ),
+        (TRAIN, ["--hidden", str(10**20)], "--hidden[0] must be an integer of at most 2**63 - 1"),
+        (TRAIN, ["--steps", str(10**20)], "--steps must be an integer of at most 2**63 - 1"),
+        (
+            TRAIN,
+            ["--batch-size", "100000"],
+            "--batch-size must be at most the 1293 training samples",
+        ),
+        (TRAIN, ["--threads", "100000"], "--threads must be at most the"),
+        (EVENTPROP, ["--dt", "1e-320"], "--dt 1e-320 makes inf steps of duration 0.04"),
+        (EVENTPROP, ["--dt", "1"], "--dt must be at most duration (0.04 s), got 1.0"),
+        (EVENTPROP, ["--tau-mem", "1e-320"], "--tau-mem 1e-320 is too short for dt 0.001"),
+        (
+            EVENTPROP,
+            ["--binary-t-min", "1"],
+            "--binary-t-min must be < binary_t_max (0.02), got 1.0",
+        ),
+        (
+            EVENTPROP,
+            ["--duration", "0.015"],
+            "binary_t_max must be at most duration (0.015), got 0.02",
+        ),
+        (
+            EVENTPROP,
+            ["--encoding", "latency", "--latency-threshold", "2"],
+            "--latency-threshold must be in",
+        ),
+        (
+            EVENTPROP,
+            ["--encoding", "latency", "--duration", "0.003"],
+            "--duration 0.003 leaves the latency",
+        ),
     ],
 )
-def test_bad_flags(capsys, tmp_path, flags, message):
+def test_bad_flags(refused, tmp_path, base, flags, message):
     out = tmp_path / "out"
-    assert message in _refused(capsys, [*TRAIN, "--out", str(out), *flags])
-    assert not out.exists()
-
-
-@pytest.mark.parametrize(
-    "flags, message",
-    [
-        (["--dt", "1e-320"], "--dt 1e-320 makes inf steps of duration 0.04"),
-        (["--dt", "1"], "--dt must be at most duration (0.04 s), got 1.0"),
-        (["--tau-mem", "1e-320"], "--tau-mem 1e-320 is too short for dt 0.001"),
-        (["--binary-t-min", "1"], "--binary-t-min must be < binary_t_max (0.02), got 1.0"),
-        (["--duration", "0.015"], "binary_t_max must be at most duration (0.015), got 0.02"),
-        (["--encoding", "latency", "--latency-threshold", "2"], "--latency-threshold must be in"),
-        (["--encoding", "latency", "--duration", "0.003"], "--duration 0.003 leaves the latency"),
-    ],
-)
-def test_bad_eventprop_times(capsys, tmp_path, flags, message):
-    out = tmp_path / "out"
-    assert message in _refused(capsys, [*EVENTPROP, "--out", str(out), *flags])
+    assert message in refused([*base, "--out", str(out), *flags])
     assert not out.exists()
 
 
@@ -90,35 +75,35 @@ def test_bad_eventprop_times(capsys, tmp_path, flags, message):
         ("[recipe]\ndefaults_for = 3\n[settings]\nhidden = [8]", "defaults_for must be a list"),
     ],
 )
-def test_bad_config_files(capsys, tmp_path, content, message):
+def test_bad_config_files(refused, tmp_path, content, message):
     path = tmp_path / "c.toml"
     path.write_text(content)
     argv = ["train", "--dataset", "digits", "--epochs", "1", "--config", str(path)]
-    err = _refused(capsys, [*argv, "--out", str(tmp_path / "out")])
+    err = refused([*argv, "--out", str(tmp_path / "out")])
     assert message in err and str(path) in err
     assert not (tmp_path / "out").exists()
 
 
-def test_a_model_too_large_is_refused_before_the_run_folder(capsys, tmp_path, monkeypatch):
+def test_a_model_too_large_is_refused_before_the_run_folder(refused, tmp_path, monkeypatch):
     def build(cfg):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1")
 
     monkeypatch.setattr(app_load, "build", build)
-    err = _refused(capsys, [*TRAIN, "--out", str(tmp_path / "out")])
+    err = refused([*TRAIN, "--out", str(tmp_path / "out")])
     assert "the model (--hidden [8], --channels [32, 64]) could not be built" in err
     assert not (tmp_path / "out").exists()
 
 
-def test_the_source_is_named_once_without_a_file(capsys, tmp_path):
+def test_the_source_is_named_once_without_a_file(refused, tmp_path):
     argv = ["train", "--dataset", "dvs-gesture", "--data-dir", str(tmp_path)]
-    err = _refused(capsys, [*argv, "--out", str(tmp_path / "out")])
+    err = refused([*argv, "--out", str(tmp_path / "out")])
     assert "error: the flags given: encoding must be one of ['frames', 'spikes']" in err
 
 
-def test_a_data_dir_that_is_a_file(capsys, tmp_path):
+def test_a_data_dir_that_is_a_file(refused, tmp_path):
     (tmp_path / "file").write_text("x")
     argv = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "file")]
-    err = _refused(capsys, [*argv, "--out", str(tmp_path / "out")])
+    err = refused([*argv, "--out", str(tmp_path / "out")])
     assert f"--data-dir {tmp_path / 'file'}: {tmp_path / 'file'} is a file, not a folder" in err
 
 
@@ -133,27 +118,27 @@ def test_data_dir_of_digits_is_said_to_be_unread(capsys, run, tmp_path):
     assert note in capsys.readouterr().out
 
 
-def test_plot_of_a_damaged_history(capsys, run, tmp_path):
+def test_plot_of_a_damaged_history(refused, run, tmp_path):
     (run / "metrics.json").write_text(json.dumps({"epochs": 3}))
-    err = _refused(capsys, ["plot", str(run), "--out", str(tmp_path / "figures")])
+    err = refused(["plot", str(run), "--out", str(tmp_path / "figures")])
     assert f'{run / "metrics.json"}: "epochs" must be a list of records' in err
 
 
-def test_plot_out_that_cannot_be_created(capsys, run):
+def test_plot_out_that_cannot_be_created(refused, run):
     if not Path("/proc/self").is_dir():
         pytest.skip("needs /proc")
-    err = _refused(capsys, ["plot", str(run), "--out", "/proc/torchspike-figures"])
+    err = refused(["plot", str(run), "--out", "/proc/torchspike-figures"])
     assert "--out /proc/torchspike-figures: cannot create the folder" in err
 
 
-def test_export_of_an_eventprop_run_and_bad_outputs(capsys, tmp_path, run):
+def test_export_of_an_eventprop_run_and_bad_outputs(refused, tmp_path, run):
     pytest.importorskip("nir")
     ep = tmp_path / "ep"
     assert cli.main([*EVENTPROP, "--out", str(ep)]) == 0
-    err = _refused(capsys, ["export", str(ep), str(tmp_path / "m.nir")])
+    err = refused(["export", str(ep), str(tmp_path / "m.nir")])
     assert "was trained with eventprop: export --format nir takes bptt runs only" in err
     if Path("/proc/self").is_dir():
-        err = _refused(capsys, ["export", str(run), "/proc/m.nir"])
+        err = refused(["export", str(run), "/proc/m.nir"])
         assert "output /proc/m.nir: cannot write there" in err
     nested = tmp_path / "new" / "folder" / "m.nir"  # a missing folder is made, like --out's
     with pytest.warns(Warning):
@@ -161,8 +146,8 @@ def test_export_of_an_eventprop_run_and_bad_outputs(capsys, tmp_path, run):
     assert nested.stat().st_size > 0
 
 
-def test_recipes_names_no_flag(capsys):
-    err = _refused(capsys, ["recipes", "nope"])
+def test_recipes_names_no_flag(refused):
+    err = refused(["recipes", "nope"])
     assert "error: no recipe 'nope'; known: " in err and "--recipe" not in err
 
 
@@ -174,16 +159,16 @@ def stdp_run(tmp_path_factory) -> Path:
     return run
 
 
-def test_stdp_refusals(capsys, stdp_run, tmp_path):
-    err = _refused(capsys, ["plot", str(stdp_run), "--samples", "3", "--out", str(tmp_path)])
+def test_stdp_refusals(refused, stdp_run, tmp_path):
+    err = refused(["plot", str(stdp_run), "--samples", "3", "--out", str(tmp_path)])
     assert "--samples does nothing with an STDP run" in err
     interrupted = tmp_path / "interrupted"
     shutil.copytree(stdp_run, interrupted)
     (interrupted / "model.safetensors").unlink()
-    err = _refused(capsys, ["eval", str(interrupted)])
+    err = refused(["eval", str(interrupted)])
     assert f"run {interrupted}: no model.safetensors: not trained to the end yet" in err
     argv = ["train", "--method", "stdp", "--dataset", "digits", "--label-images", "100000"]
-    err = _refused(capsys, [*argv, "--out", str(tmp_path / "out")])
+    err = refused([*argv, "--out", str(tmp_path / "out")])
     assert "--label-images must be at most the 1437 training images of digits" in err
 
 

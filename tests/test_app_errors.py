@@ -6,7 +6,6 @@ import hashlib
 import json
 import shutil
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,35 +16,6 @@ from torchspike.data import idx
 
 TINY = ["--dataset", "digits", "--hidden", "16", "--steps", "4", "--batch-size", "256"]
 TRAIN = ["train", *TINY, "--epochs", "1", "--threads", "1"]
-
-
-def _refused(capsys, argv: list[str]) -> str:
-    """Run the CLI; it must exit 2 with one line on stderr, which is returned."""
-    capsys.readouterr()
-    try:
-        rc = cli.main(argv)
-    except SystemExit as exit:  # argparse's own errors
-        rc = exit.code
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert err.count("\n") == 1 and err.endswith("\n"), err
-    assert "Traceback" not in err, err
-    return err
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("finished") / "run"
-    assert cli.main([*TRAIN, "--out", str(run)]) == 0
-    return run
-
-
-@pytest.fixture
-def run(finished, tmp_path) -> Path:
-    """A copy of a finished run, to damage."""
-    out = tmp_path / "run"
-    shutil.copytree(finished, out)
-    return out
 
 
 @pytest.mark.parametrize(
@@ -73,31 +43,31 @@ def run(finished, tmp_path) -> Path:
         (["--batch-size", "1.5"], "argument --batch-size: invalid int value: '1.5'"),
     ],
 )
-def test_bad_flags(capsys, tmp_path, flags, message):
+def test_bad_flags(refused, tmp_path, flags, message):
     out = tmp_path / "out"
-    err = _refused(capsys, [*TRAIN, "--out", str(out), *flags])
+    err = refused([*TRAIN, "--out", str(out), *flags])
     assert message in err
     assert not out.exists()
 
 
-def test_a_flag_of_another_method(capsys, tmp_path):
+def test_a_flag_of_another_method(refused, tmp_path):
     argv = ["train", "--loss", "ttfs", "--method", "stdp", "--out", str(tmp_path / "out")]
-    assert "--loss does nothing with --method stdp" in _refused(capsys, argv)
+    assert "--loss does nothing with --method stdp" in refused(argv)
     assert not (tmp_path / "out").exists()
 
 
-def test_cuda_without_cuda(capsys, tmp_path, monkeypatch):
+def test_cuda_without_cuda(refused, tmp_path, monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    err = _refused(capsys, [*TRAIN, "--out", str(tmp_path / "out"), "--device", "cuda"])
+    err = refused([*TRAIN, "--out", str(tmp_path / "out"), "--device", "cuda"])
     assert "--device 'cuda' asked for, but CUDA is not available here" in err
     assert not (tmp_path / "out").exists()
 
 
-def test_out_under_a_file(capsys, tmp_path):
+def test_out_under_a_file(refused, tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    err = _refused(capsys, [*TRAIN, "--out", str(tmp_path / "file" / "x")])
+    err = refused([*TRAIN, "--out", str(tmp_path / "file" / "x")])
     assert f"--out {tmp_path / 'file' / 'x'}: {tmp_path / 'file'} is a file, not a folder" in err
 
 
@@ -111,14 +81,14 @@ def test_out_under_a_file(capsys, tmp_path):
         (b"hidden = [16] # caf\xe9\n", "latin1.toml"),
     ],
 )
-def test_bad_config_files(capsys, tmp_path, content, name):
+def test_bad_config_files(refused, tmp_path, content, name):
     path = tmp_path / name
     path.write_bytes(content)
     argv = [*TRAIN, "--config", str(path), "--out", str(tmp_path / "out")]
     if name == "settings.toml":
         assert cli.main(argv) == 0
         return
-    err = _refused(capsys, argv)
+    err = refused(argv)
     assert str(path) in err
     expected = {
         "bad.toml": "is not valid TOML",
@@ -131,39 +101,39 @@ def test_bad_config_files(capsys, tmp_path, content, name):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
-def test_damaged_checkpoint_on_resume(capsys, run, damage):
+def test_damaged_checkpoint_on_resume(refused, run, damage):
     path = run / "checkpoint.pt"
     whole = path.read_bytes()
     damaged = {"truncated": whole[: len(whole) // 2], "garbage": b"\x00\xffgarbage" * 50}
     path.write_bytes(damaged.get(damage, b""))
     config = (run / "config.json").read_bytes()
-    err = _refused(capsys, ["train", "--resume", "--out", str(run), "--epochs", "2"])
+    err = refused(["train", "--resume", "--out", str(run), "--epochs", "2"])
     assert f"{path} is not a readable checkpoint" in err and "--overwrite" in err
     assert (run / "config.json").read_bytes() == config  # nothing recorded for a failed resume
 
 
-def test_checkpoint_of_another_model_on_resume(capsys, run, tmp_path):
+def test_checkpoint_of_another_model_on_resume(refused, run, tmp_path):
     other = tmp_path / "other"
     assert cli.main([*TRAIN, "--hidden", "8", "--out", str(other)]) == 0
     shutil.copy(other / "checkpoint.pt", run / "checkpoint.pt")
-    err = _refused(capsys, ["train", "--resume", "--out", str(run), "--epochs", "2"])
+    err = refused(["train", "--resume", "--out", str(run), "--epochs", "2"])
     assert f"{run / 'checkpoint.pt'} does not fit the model of {run / 'config.json'}" in err
 
 
-def test_incomplete_checkpoint_on_resume(capsys, run):
+def test_incomplete_checkpoint_on_resume(refused, run):
     state = files.load_checkpoint(run / "checkpoint.pt")
     del state["rng"], state["history"]
     files.save_checkpoint(run / "checkpoint.pt", state)
-    err = _refused(capsys, ["train", "--resume", "--out", str(run), "--epochs", "2"])
+    err = refused(["train", "--resume", "--out", str(run), "--epochs", "2"])
     assert f"{run / 'checkpoint.pt'} lacks rng, history: not a checkpoint of a torchspike" in err
 
 
 @pytest.mark.parametrize("command", ["eval", "plot", "export"])
-def test_truncated_weights(capsys, run, tmp_path, command):
+def test_truncated_weights(refused, run, tmp_path, command):
     path = run / "model.safetensors"
     path.write_bytes(path.read_bytes()[:100])
     argv = [command, str(run)] + ([str(tmp_path / "model.nir")] if command == "export" else [])
-    err = _refused(capsys, argv)
+    err = refused(argv)
     assert f"{path} is not readable safetensors weights" in err
     assert not (tmp_path / "model.nir").exists() and not (run / "raster.png").exists()
 
@@ -179,11 +149,11 @@ def test_truncated_weights(capsys, run, tmp_path, command):
         (lambda r: r.update(format=3), "config.json has format 3; this torchspike"),
     ],
 )
-def test_config_json_with_wrong_types(capsys, run, edit, message):
+def test_config_json_with_wrong_types(refused, run, edit, message):
     record = json.loads((run / "config.json").read_text())
     edit(record)
     (run / "config.json").write_text(json.dumps(record))
-    assert message in _refused(capsys, ["eval", str(run)])
+    assert message in refused(["eval", str(run)])
 
 
 @pytest.mark.parametrize(
@@ -195,53 +165,51 @@ def test_config_json_with_wrong_types(capsys, run, edit, message):
         (b"\xff\xfe", "config.json is not UTF-8 text"),
     ],
 )
-def test_config_json_that_is_not_json(capsys, run, content, message):
+def test_config_json_that_is_not_json(refused, run, content, message):
     (run / "config.json").write_bytes(content)
-    assert message in _refused(capsys, ["eval", str(run)])
-    assert message in _refused(capsys, ["train", "--resume", "--out", str(run), "--epochs", "2"])
+    assert message in refused(["eval", str(run)])
+    assert message in refused(["train", "--resume", "--out", str(run), "--epochs", "2"])
 
 
-def test_plot_samples(capsys, run):
-    assert "--samples must be between 1 and 16, got 500" in _refused(
-        capsys, ["plot", str(run), "--samples", "500"]
-    )
-    assert "--samples must be between 1 and 16, got 0" in _refused(
-        capsys, ["plot", str(run), "--samples", "0"]
-    )
+def test_plot_samples(refused, run):
+    err = refused(["plot", str(run), "--samples", "500"])
+    assert "--samples must be between 1 and 16, got 500" in err
+    err = refused(["plot", str(run), "--samples", "0"])
+    assert "--samples must be between 1 and 16, got 0" in err
     assert not (run / "raster.png").exists()
 
 
-def test_plot_out_under_a_file(capsys, run, tmp_path):
+def test_plot_out_under_a_file(refused, run, tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    err = _refused(capsys, ["plot", str(run), "--out", str(tmp_path / "file" / "x")])
+    err = refused(["plot", str(run), "--out", str(tmp_path / "file" / "x")])
     assert f"--out {tmp_path / 'file' / 'x'}: {tmp_path / 'file'} is a file, not a folder" in err
 
 
 @pytest.mark.parametrize("dt", ["0", "-1", "nan", "inf"])
-def test_export_dt(capsys, run, tmp_path, dt):
+def test_export_dt(refused, run, tmp_path, dt):
     out = tmp_path / "model.nir"
-    err = _refused(capsys, ["export", str(run), str(out), "--dt", dt])
+    err = refused(["export", str(run), str(out), "--dt", dt])
     assert "--dt must be a finite time step > 0 (seconds)" in err
     assert not out.exists()
 
 
-def test_export_output_that_cannot_be_written(capsys, run, tmp_path):
+def test_export_output_that_cannot_be_written(refused, run, tmp_path):
     pytest.importorskip("nir")
     (tmp_path / "file").write_text("not a folder")
-    err = _refused(capsys, ["export", str(run), str(tmp_path / "file" / "model.nir")])
+    err = refused(["export", str(run), str(tmp_path / "file" / "model.nir")])
     assert f"{tmp_path / 'file'} is a file, not a folder" in err
-    err = _refused(capsys, ["export", str(run), str(tmp_path)])
+    err = refused(["export", str(run), str(tmp_path)])
     assert f"output {tmp_path} is a folder" in err
 
 
-def test_eval_of_a_folder_that_is_not_a_run(capsys, tmp_path):
+def test_eval_of_a_folder_that_is_not_a_run(refused, tmp_path):
     (tmp_path / "empty").mkdir()
-    err = _refused(capsys, ["eval", str(tmp_path / "empty")])
+    err = refused(["eval", str(tmp_path / "empty")])
     assert f"run {tmp_path / 'empty'}: no config.json there" in err
-    err = _refused(capsys, ["eval", str(tmp_path / "missing")])
+    err = refused(["eval", str(tmp_path / "missing")])
     assert f"run {tmp_path / 'missing'}" in err
     (tmp_path / "file").write_text("x")
-    assert "is a file, not a folder" in _refused(capsys, ["eval", str(tmp_path / "file")])
+    assert "is a file, not a folder" in refused(["eval", str(tmp_path / "file")])
 
 
 def _idx_blob(array: np.ndarray, magic: int) -> tuple[bytes, bytes]:
@@ -249,7 +217,7 @@ def _idx_blob(array: np.ndarray, magic: int) -> tuple[bytes, bytes]:
     return raw, gzip.compress(raw, mtime=0)
 
 
-def test_fashion_mnist_files_in_an_mnist_data_dir(capsys, tmp_path, monkeypatch):
+def test_fashion_mnist_files_in_an_mnist_data_dir(refused, tmp_path, monkeypatch):
     table: dict[str, dict[str, idx.Known]] = {name: {} for name in idx.KNOWN}
     monkeypatch.setattr(idx, "KNOWN", table)
     rng = np.random.RandomState(0)
@@ -264,7 +232,7 @@ def test_fashion_mnist_files_in_an_mnist_data_dir(capsys, tmp_path, monkeypatch)
             table[name][file] = idx.Known(*md5, array.shape)
     out = tmp_path / "out"
     argv = ["train", "--dataset", "mnist", "--data-dir", str(tmp_path / "fashion-mnist")]
-    err = _refused(capsys, [*argv, "--out", str(out), "--hidden", "16", "--epochs", "1"])
+    err = refused([*argv, "--out", str(out), "--hidden", "16", "--epochs", "1"])
     assert "is Fashion-MNIST's training images, not MNIST's" in err and "--data-dir" in err
     assert not out.exists()
 
@@ -280,7 +248,7 @@ def test_fashion_mnist_files_in_an_mnist_data_dir(capsys, tmp_path, monkeypatch)
         (["export", "", "model.nir"], "run is empty: give a path"),
     ],
 )
-def test_empty_paths_are_refused(capsys, tmp_path, monkeypatch, argv, message):
+def test_empty_paths_are_refused(refused, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)  # an empty path must not fall back to this folder or runs/
-    assert message in _refused(capsys, argv)
+    assert message in refused(argv)
     assert list(tmp_path.iterdir()) == []

@@ -93,7 +93,7 @@ def fold_time_owned(
 # slowest for few channels, 2.3x at 2 and 1.3x at 12; with 64-128 channels the convolutions
 # alone are 1.2-1.4x faster too, but BatchNorm and the LIF after them then mix layouts and the
 # training step of config v got 1.3-1.5x slower end to end; the nmnist-conv recipe's
-# conv-BatchNorm-LIF-pool blocks, with 2 and 16 input channels, 1.5x slower per batch)
+# conv-BatchNorm-LIF-pool blocks, with 2 and 16 input channels, 1.6x slower per batch)
 CHANNELS_LAST_MAX_IN = 16
 
 

@@ -202,8 +202,6 @@ def _data_dir_note(dataset: str, data_dir: str | None) -> list[str]:
 
 def _check_threads(threads: int) -> None:
     """0 (the method's choice) up to the CPUs this process may run on."""
-    import os
-
     if threads < 0:
         raise ConfigError(f"--threads must be an integer >= 0, got {threads}")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -499,12 +497,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         from .methods.stdp import plot_run as plot_stdp
 
         _check_finished(run)
-
         if args.samples is not None:
             raise ConfigError(
                 "--samples does nothing with an STDP run (its figures show no samples)"
             )
-
         paths = plot_stdp(run, Path(args.out) if args.out else run.path)
     else:
         from .plot import plot_run
