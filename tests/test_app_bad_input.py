@@ -185,3 +185,17 @@ def test_a_reader_that_leaves_early_gets_no_traceback():
         err = proc.stderr.read().decode()
     assert proc.wait() == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["train", *TINY, "--epoch", "1"], "--epoch"),
+        (["train", *TINY, "--thread", "1"], "--thread"),
+        (["eval", "some-run", "--split", "test", "--dat", "x"], "--dat"),
+    ],
+)
+def test_abbreviated_flags_are_refused(refused, argv, flag):
+    """A flag is taken only by its full name: ``--epoch`` is not read as ``--epochs``."""
+    err = refused(argv)
+    assert f"unrecognized arguments: {flag}" in err, err

@@ -32,7 +32,12 @@ or architecture does not use is refused.
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line and exit status 2."""
+    """argparse whose errors are one line and exit status 2, and which takes each flag only by
+    its full name (``--epoch`` is refused, not read as ``--epochs``)."""
+
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> typing.NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
