@@ -9,7 +9,8 @@ once, window position by window position, in the channels-last layout the convol
 backward wants. The maths is ``F.max_pool2d(x, 2)`` exactly: the same maxima, and the gradient
 goes to the first maximum of a window in PyTorch's scan order (row by row), as its kernel does
 for ties (which are common where a convolution saw no input spike: its output is the bias).
-Finite inputs only (a NaN is not routed as PyTorch routes it).
+Finite inputs only (a NaN is not routed as PyTorch routes it). For float32 both passes run
+as one loop each in :mod:`.native` where it is built (the index then lies in ``y``'s layout).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import native
 
 _CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # PyTorch's scan order within a window
 
@@ -66,8 +69,18 @@ class _MaxPool2x2(torch.autograd.Function):
     def forward(ctx, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
         ho, wo = h // 2, w // 2
-        a, b, c_, d = _windows(x, ho, wo)
         y = x.new_empty(n, c, ho, wo)
+        lib = native.library() if x.dtype == torch.float32 else None
+        ctx.native = lib is not None
+        if lib is not None:
+            index = torch.empty(y.shape, dtype=torch.uint8)
+            args = (x.data_ptr(), y.data_ptr(), index.data_ptr(), n, c, h, w, native.threads())
+            native.check(lib.pool2x2_forward(*args))
+            if ctx.needs_input_grad[0]:
+                ctx.save_for_backward(index)
+                ctx.shape = x.shape
+            return y
+        a, b, c_, d = _windows(x, ho, wo)
         top, bottom = torch.maximum(a, b), torch.maximum(c_, d)
         torch.maximum(top, bottom, out=y.permute(0, 2, 3, 1))
         if ctx.needs_input_grad[0]:  # the first maximum of each window, 0..3, as one byte
@@ -82,6 +95,15 @@ class _MaxPool2x2(torch.autograd.Function):
         (index,) = ctx.saved_tensors
         n, c, h, w = ctx.shape
         ho, wo = h // 2, w // 2
+        lib = native.library() if ctx.native and not torch.is_grad_enabled() else None
+        if lib is not None:
+            q = gy.new_empty(n, h, w, c)
+            gy = gy.contiguous()
+            args = (gy.data_ptr(), index.data_ptr(), q.data_ptr(), n, c, h, w, native.threads())
+            native.check(lib.pool2x2_backward(*args))
+            return q.permute(0, 3, 1, 2)
+        if ctx.native:  # the index in y's layout (NCHW)
+            index = index.permute(0, 2, 3, 1)
         if torch.is_grad_enabled():  # create_graph: the same sum from differentiable ops
             g = gy.permute(0, 2, 3, 1)
             parts = torch.stack([g * (index == k) for k in range(4)], 3)  # [N, Ho, Wo, 4, C]

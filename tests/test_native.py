@@ -1,0 +1,104 @@
+"""The native kernels' build (cache, switch, compile failure) and their 2x2 max pooling against
+``F.max_pool2d``; the event convolution is in test_event_conv.py."""
+
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from torchspike.kernels import native
+from torchspike.kernels.conv_pool import max_pool_2x2
+
+
+def available() -> bool:
+    """Whether the kernels build here (a broken compiler's warning is not this test's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return native.library() is not None
+
+
+needs_native = pytest.mark.skipif(not available(), reason="no working C compiler")
+
+
+@pytest.fixture(params=["native", "torch"])
+def path(request, monkeypatch):
+    """Each test twice: with the native kernels (skipped without a compiler) and without."""
+    if request.param == "native" and not available():
+        pytest.skip("no working C compiler")
+    monkeypatch.setenv("TORCHSPIKE_NATIVE", "1" if request.param == "native" else "0")
+    return request.param
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv("TORCHSPIKE_NATIVE", "0")
+    assert native.library() is None
+
+
+@needs_native
+def test_built_once_into_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(native, "_loaded", {})
+    assert native.library() is not None
+    built = list((tmp_path / "torchspike").iterdir())
+    assert len(built) == 1 and built[0].suffix == ".so"  # no temporary file left
+    monkeypatch.setattr(native, "_loaded", {})
+    stamp = built[0].stat().st_mtime_ns
+    assert native.library() is not None  # loaded again, not rebuilt
+    assert built[0].stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("compiler", ["/bin/false", "/no/such/compiler"])
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, compiler):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("TORCHSPIKE_CC", compiler)
+    monkeypatch.setattr(native, "_loaded", {})
+    x = torch.rand(2, 3, 4, 4).contiguous(memory_format=torch.channels_last)
+    with pytest.warns(RuntimeWarning, match="native kernels could not be built"):
+        y = max_pool_2x2(x)
+    assert torch.equal(y, F.max_pool2d(x, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert native.library() is None  # no second warning
+    assert list((tmp_path / "torchspike").glob("*")) == []  # nothing half-written left
+
+
+@pytest.mark.parametrize(
+    "shape", [(3, 5, 8, 8), (2, 4, 7, 9), (2, 3, 2, 3), (1, 12, 30, 30), (2, 13, 11, 11)]
+)
+def test_max_pool_2x2_equals_max_pool2d_bit_for_bit(path, shape):
+    """Ties (integer values: the first maximum in scan order wins), odd sizes (the dropped row
+    and column get zero gradient), channel counts with and without a remainder of four."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randint(-2, 3, shape, generator=gen).float()
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    y, ref = max_pool_2x2(x), F.max_pool2d(x, 2)
+    assert torch.equal(y, ref) and y.is_contiguous()
+    gy = torch.randn(ref.shape, generator=gen)
+    (gx,) = torch.autograd.grad(y, x, gy)
+    (gref,) = torch.autograd.grad(ref, x, gy)
+    assert torch.equal(gx, gref) and gx.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_max_pool_2x2_double_backward_after_the_native_forward(path):
+    x = torch.randint(-2, 3, (2, 5, 6, 7)).float()
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    gy = torch.randn(2, 5, 3, 3, requires_grad=True)
+    (plain,) = torch.autograd.grad(max_pool_2x2(x), x, gy)
+    (graphed,) = torch.autograd.grad(max_pool_2x2(x), x, gy, create_graph=True)
+    assert torch.equal(plain, graphed) and graphed.requires_grad
+    (ggy,) = torch.autograd.grad(graphed.sum(), gy)
+    (gref,) = torch.autograd.grad(F.max_pool2d(x, 2), x, gy, create_graph=True)
+    assert torch.equal(ggy, torch.autograd.grad(gref.sum(), gy)[0])
+
+
+@needs_native
+def test_max_pool_2x2_native_routes_nan_as_pytorch():
+    x = torch.zeros(1, 4, 4, 4)
+    x[0, 0, 0, 1] = x[0, 1, 1, 0] = x[0, 2, 0, 0] = x[0, 3, 1, 1] = float("nan")
+    x[0, 2, 1, 1] = float("nan")
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    y, ref = max_pool_2x2(x), F.max_pool2d(x, 2)
+    assert torch.equal(y.isnan(), ref.isnan()) and torch.equal(y.nan_to_num(), ref.nan_to_num())
+    gy = torch.randn(ref.shape)
+    assert torch.equal(torch.autograd.grad(y, x, gy)[0], torch.autograd.grad(ref, x, gy)[0])
