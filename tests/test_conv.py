@@ -64,6 +64,7 @@ def test_spiking_net_runs_channels_last_only_where_a_2x2_max_pool_follows(monkey
         return out
 
     monkeypatch.setattr(steps, "channels_last", spy)
+    monkeypatch.setenv("TORCHSPIKE_NATIVE", "0")  # dense convolutions only (no event_conv)
     xs = (torch.rand(4, 3, 2, 8, 8) < 0.3).float()
     _net()(xs)  # Conv-MaxPool-LIF, then Conv-BatchNorm-LIF
     assert seen == [True, False]

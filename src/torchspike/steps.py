@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .kernels.conv_pool import is_max_pool_2x2, is_pool_2x2, max_pool_2x2
+from .kernels.event_conv import maybe_event_conv
 from .kernels.folded_linear import folded_linear
 from .kernels.lif_sequence import applies as kernels_apply
 from .kernels.lif_sequence import needs_grad
@@ -44,7 +45,8 @@ def fold_time(layer: nn.Module, xs: Tensor) -> Tensor:
 
     A static input (see :func:`is_static`) goes through the layer once and is expanded again,
     so a Linear or Conv in front of the first neuron costs one step, not T. A Linear fed sparse
-    binary spikes uses :func:`torchspike.kernels.sparse.maybe_sparse_linear`, unless it has
+    binary spikes uses :func:`torchspike.kernels.sparse.maybe_sparse_linear` (a Conv2d fed sparse
+    binary events or spikes :func:`torchspike.kernels.event_conv.maybe_event_conv`), unless it has
     forward hooks (they see the layer called as usual). A neuron called inside ``layer`` raises:
     it would take the folded ``T*B`` as time (``SpikingNet`` runs such layers over time).
     """
@@ -83,6 +85,10 @@ def fold_time_owned(
     if is_pool_2x2(layer, x):  # after a channels-last convolution (kernels.conv_pool)
         y = max_pool_2x2(x)
         return y.view(steps, xs.shape[1], *y.shape[1:]), True
+    if type(layer) is nn.Conv2d:  # input events or spikes: kernels.event_conv
+        y = maybe_event_conv(layer, x, channels_last=is_max_pool_2x2(then))
+        if y is not None:
+            return y.view(steps, xs.shape[1], *y.shape[1:]), False
     with _stateless(layer, xs):
         y = layer(channels_last(layer, x, then))
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
