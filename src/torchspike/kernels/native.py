@@ -13,6 +13,7 @@ pure-PyTorch path. The kernels take float32 data pointers; the callers check the
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -72,9 +73,11 @@ def ptr(t: Tensor | None) -> int | None:
 
 
 def _compiler() -> str | None:
-    name = os.environ.get("TORCHSPIKE_CC")
-    if name:
-        return name
+    return os.environ.get("TORCHSPIKE_CC") or _default_compiler()
+
+
+@functools.cache  # looked up once: library() runs on every kernel call
+def _default_compiler() -> str | None:
     return shutil.which("cc") or shutil.which("gcc")
 
 
