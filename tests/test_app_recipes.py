@@ -105,6 +105,17 @@ def test_a_config_file_is_a_recipe_of_ones_own(tmp_path):
     assert recipes.resolve(config_file=str(flat)).config.steps == 7
 
 
+def test_none_in_a_config_file_is_no_value_where_a_setting_may_have_none(tmp_path):
+    """TOML has no null: "none" sets an optional model parameter to None."""
+    path = tmp_path / "paper.toml"
+    path.write_text(
+        '[settings]\nmethod = "stdp"\ndataset = "digits"\n'
+        '[settings.params]\nrule = "power_law"\ntau_post2 = "none"\nx_tar = 0.3\n'
+    )
+    params = recipes.resolve(config_file=str(path)).config.library(threads=1).params
+    assert params == {"rule": "power_law", "tau_post2": None, "x_tar": 0.3}
+
+
 @pytest.mark.parametrize(
     "text, match",
     [
@@ -115,6 +126,12 @@ def test_a_config_file_is_a_recipe_of_ones_own(tmp_path):
         ("[settings]\nhidden = [10, -1]\n", r"hidden sizes must be integers > 0"),
         ("[settings]\nlr = nan\n", "lr must be a finite number"),
         ("[settings]\nmethod = 'eventprop'\ninit = [[1, 2]]\n", "init must give"),
+        ("[settings]\nmethod = 'stdp'\nparams = {rule = 'pair'}\n", "rule must be one of"),
+        (
+            "[settings]\nmethod = 'stdp'\nparams = {rule = 'power_law'}\n",
+            "rule='power_law' has no slow post trace: set tau_post2=None",
+        ),
+        ("[settings]\nmethod = 'stdp'\nparams = {tau_pre = 'none'}\n", "tau_pre must be a num"),
     ],
 )
 def test_bad_config_files_name_the_file_and_setting(tmp_path, text, match):

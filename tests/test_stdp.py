@@ -96,6 +96,32 @@ def test_diehl_cook_triplet_term_by_hand() -> None:
     assert dw.item() == pytest.approx(math.exp(-3 / 20) * math.exp(-5 / 40), rel=1e-5)
 
 
+def test_power_law_rule_by_hand() -> None:
+    """x_tar and the all-to-all trace: pre at 1 and 3, post at 4 and 7 (tau 10, dt 1); at each
+    post spike ``dw = nu_post * (x_pre - x_tar) * (w_max - w)^mu``, ``w`` updated in between."""
+    steps, nu_post, mu, x_tar = 9, 0.1, 0.2, 0.4
+    _, rule = single_synapse(
+        w=0.5,
+        nu_pre=0.0,
+        nu_post=nu_post,
+        tau_pre=10.0,
+        bound="soft",
+        mu=mu,
+        x_tar=x_tar,
+        trace="add",
+    )
+    pre, post = train_of([1, 3], steps), train_of([4, 7], steps)
+    dw, _ = rule.run(pre.view(steps, 1, 1), post.view(steps, 1, 1))
+    # run() sums each step's dw without applying it, so both spikes meet w = 0.5
+    x4 = math.exp(-3 / 10) + math.exp(-1 / 10)
+    x7 = math.exp(-6 / 10) + math.exp(-4 / 10)
+    expected = nu_post * ((x4 - x_tar) + (x7 - x_tar)) * 0.5**mu
+    assert dw.item() == pytest.approx(expected, rel=1e-5)
+    _, alone = single_synapse(w=0.5, nu_pre=0.0, nu_post=1.0, tau_pre=10.0, x_tar=x_tar)
+    late, _ = alone.run(train_of([0], 30).view(30, 1, 1), train_of([29], 30).view(30, 1, 1))
+    assert late.item() == pytest.approx(math.exp(-29 / 10) - x_tar, rel=1e-5)  # depresses
+
+
 def test_simultaneous_spikes_count_as_pre_after_post() -> None:
     _, rule = single_synapse(nu_pre=1.0, nu_post=1.0)
     one = torch.ones(1, 1, 1)
@@ -207,6 +233,8 @@ def test_rule_rejects_bad_input() -> None:
         STDP(nn.Linear(2, 2), w_min=1.0, w_max=1.0)
     with pytest.raises(ValueError, match="nu_pre"):
         STDP(nn.Linear(2, 2), nu_pre=-1.0)
+    with pytest.raises(ValueError, match="x_tar"):
+        STDP(nn.Linear(2, 2), x_tar=-0.1)
 
 
 # ---------------------------------------------------------------- the network
@@ -255,37 +283,69 @@ def test_higher_threshold_fires_less() -> None:
     )
 
 
-@pytest.mark.parametrize("synapse", ["conductance", "current"])
-def test_network_learning_equals_the_rule_on_its_spikes(synapse: str) -> None:
+def replay_rules(params: DiehlCookParams, net: DiehlCook, layer: nn.Linear) -> list[STDP]:
+    """The network's learning as :class:`STDP` rules on ``layer`` (weights in units of
+    ``net.unit``), whose per-step changes add up: one for ``triplet``; for ``power_law`` its
+    potentiation (soft bound, all-to-all trace, ``x_tar``) and the pre-spike depression."""
+    common = {"tau_pre": params.tau_pre, "tau_post": params.tau_post, "dt": params.dt}
+    if params.rule == "triplet":
+        return [
+            STDP(
+                layer,
+                nu_pre=params.nu_pre * net.unit,
+                nu_post=params.nu_post * net.unit,
+                tau_post2=params.tau_post2,
+                **common,
+            )
+        ]
+    ltp = STDP(
+        layer,
+        nu_pre=0.0,
+        nu_post=params.nu_post * net.unit ** (1 - params.mu),  # (w_max - w)^mu in units of 1
+        w_max=params.w_max * net.unit,
+        bound="soft",
+        mu=params.mu,
+        x_tar=params.x_tar,
+        trace="add",
+        **common,
+    )
+    return [ltp, STDP(layer, nu_pre=params.nu_pre * net.unit, nu_post=0.0, **common)]
+
+
+POWER_LAW = {"rule": "power_law", "tau_post2": None, "nu_pre": 2e-3}
+
+
+@pytest.mark.parametrize(
+    "synapse, rule",
+    [("conductance", "triplet"), ("current", "triplet"), ("conductance", "power_law")],
+)
+def test_network_learning_equals_the_rule_on_its_spikes(synapse: str, rule: str) -> None:
     """The sparse kernel's weights equal STDP replayed on its recorded spike trains, with the
     renormalisation every steps / batch steps and at the end."""
     base = DiehlCookParams() if synapse == "conductance" else DiehlCookParams.current()
-    params = replace(base, t_present=80.0, norm=200.0)
+    params = replace(base, t_present=80.0, norm=200.0, **(POWER_LAW if rule == "power_law" else {}))
     net = DiehlCook(20, 5, params, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(4)
     batch = 3
     pre = (torch.rand(params.steps, batch, 20, generator=g) < 0.08).float()
+    if rule == "power_law":  # no weight near 0: the rule depresses silent inputs at post spikes
+        net.weight.copy_(torch.rand(5, 20, generator=torch.Generator().manual_seed(0)) + 0.5)
     net.normalize_()
     w0 = net.weight.clone()
     _, post = net.present(spike_events(pre), batch, learn=True, record=True)
     assert post.sum() > 2
     layer = nn.Linear(20, 5, bias=False)
     layer.weight.data.copy_(w0)
-    rule = STDP(
-        layer,
-        nu_pre=params.nu_pre * net.unit,  # weights count in units of 784 / n_inputs
-        nu_post=params.nu_post * net.unit,
-        tau_pre=params.tau_pre,
-        tau_post=params.tau_post,
-        tau_post2=params.tau_post2,
-        dt=params.dt,
-    )
-    state, w = None, layer.weight.data
+    rules = replay_rules(params, net, layer)
+    states, w = [None] * len(rules), layer.weight.data
     for t in range(params.steps):
         if t and t % (params.steps // batch) == 0:
             w.mul_(params.norm / w.sum(1, keepdim=True))
-        dw, state = rule.step(pre[t], post[t], state)
-        w.add_(dw)
+        changes = []
+        for k, rule in enumerate(rules):  # every rule sees the weights before this step
+            dw, states[k] = rule.step(pre[t], post[t], states[k])
+            changes.append(dw)
+        w.add_(sum(changes))
         assert 0 < w.min() and w.max() < params.w_max * net.unit  # no clipping to compare
     w.mul_(params.norm / w.sum(1, keepdim=True))
     torch.testing.assert_close(net.weight, w, atol=1e-5, rtol=1e-4)
@@ -330,10 +390,13 @@ def test_frozen_samples_do_not_interact() -> None:
     assert torch.equal(together, torch.cat(alone))
 
 
-def test_private_batch_is_its_samples_learning_alone_summed() -> None:
+@pytest.mark.parametrize("rule", ["triplet", "power_law"])
+def test_private_batch_is_its_samples_learning_alone_summed(rule: str) -> None:
     """With private weights each sample runs exactly as if shown alone (batch 1) from the
     batch's weights and thresholds, and the batch applies the sum of their STDP changes."""
     params = replace(DiehlCookParams(), t_present=80.0, norm=200.0, theta_init=0.0)
+    if rule == "power_law":
+        params = replace(params, **POWER_LAW)
     g = torch.Generator().manual_seed(4)
     batch = 3
     pre = (torch.rand(params.steps, batch, 20, generator=g) < 0.08).float()
@@ -354,17 +417,14 @@ def test_private_batch_is_its_samples_learning_alone_summed() -> None:
         assert torch.equal(z[:, 0], post[:, k]) and torch.equal(c[0], counts[k])
         layer = nn.Linear(20, 5, bias=False)
         layer.weight.data.copy_(w0)
-        rule = STDP(
-            layer,
-            nu_pre=params.nu_pre * net.unit,
-            nu_post=params.nu_post * net.unit,
-            tau_pre=params.tau_pre,
-            tau_post=params.tau_post,
-            tau_post2=params.tau_post2,
-            dt=params.dt,
-        )
-        change, _ = rule.run(pre[:, k : k + 1], post[:, k : k + 1])
-        dw += change
+        rules, states, w = replay_rules(params, net, layer), [None, None], layer.weight.data
+        for t in range(params.steps):  # the sample's weights drift within its presentation
+            changes = []
+            for r, stdp in enumerate(rules):
+                change, states[r] = stdp.step(pre[t, k : k + 1], post[t, k : k + 1], states[r])
+                changes.append(change)
+            w.add_(sum(changes))
+        dw += w - w0
     assert post.sum() > 5 and bool((post.sum((0, 2)) > 0).all())
     w = w0 + dw
     assert 0 < w.min() and w.max() < params.w_max * net.unit  # no clipping to compare
@@ -411,6 +471,14 @@ def test_params_reject_bad_values() -> None:
         DiehlCookParams(tau_e=0.0)
     with pytest.raises(ValueError, match="synapse"):
         DiehlCookParams(synapse="chemical")
+    with pytest.raises(ValueError, match="rule"):
+        DiehlCookParams(rule="pair")
+    with pytest.raises(ValueError, match="tau_post2=None, got tau_post2=40.0"):
+        DiehlCookParams(rule="power_law")
+    with pytest.raises(ValueError, match="mu"):
+        DiehlCookParams(rule="power_law", tau_post2=None, mu=0.0)
+    with pytest.raises(ValueError, match="x_tar"):
+        DiehlCookParams(x_tar=-1.0)
     with pytest.raises(ValueError, match="inputs per sample"):
         small_net().rates(torch.rand(2, 7), 2.0)
 

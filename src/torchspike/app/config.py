@@ -384,7 +384,9 @@ class STDPConfig(Common):
     label_images: int = setting(0, "frozen labelling pass over this many images (0: last window)")
     eval_batch_size: int = setting(1024, "images per batch in the frozen labelling and test passes")
     params: dict[str, float | str] = setting(
-        {}, "Diehl & Cook model parameters (torchspike.stdp.DiehlCookParams)", flag=False
+        {},
+        'Diehl & Cook model parameters (torchspike.stdp.DiehlCookParams; "none" for no value)',
+        flag=False,
     )
 
     def check(self) -> None:
@@ -514,7 +516,7 @@ def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
     """``value`` as the type ``hint`` asks for, or a ConfigError naming ``name``."""
     args = typing.get_args(hint)
     if type(None) in args:
-        if value is None:
+        if value is None or value == "none":  # TOML has no null: "none" stands for it
             return None
         hint = next(a for a in args if a is not type(None))
     origin = typing.get_origin(hint)

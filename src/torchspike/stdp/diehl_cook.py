@@ -14,7 +14,10 @@ adds ``w_ei`` to ``g_e`` of its inhibitory partner, and an inhibitory spike adds
 quantities straight to ``v`` (inhibition subtracts) and decays ``v`` exactly.
 
 Learning is the pre-and-post rule of :class:`torchspike.stdp.STDP` with nearest-spike traces
-and the slow post trace, clamped to ``[0, w_max]``. A batch simulates independent presentations
+and the slow post trace (``rule="triplet"``, Diehl & Cook's code), or the paper's power-law
+rule (``rule="power_law"``: at a post spike ``w += nu_post * (x_pre - x_tar) * (w_max - w)^mu``
+with an all-to-all pre trace ``x_pre``), clamped to ``[0, w_max]``; in both a pre spike
+depresses by ``nu_pre`` times the post trace. A batch simulates independent presentations
 with their own state, and ``theta`` decays by the time the batch's images shown one by one would
 take. With ``batch_weights="shared"`` the weights and ``theta`` are shared: the weight updates of
 all samples are summed at every step and the weights are renormalised every ``steps // batch``
@@ -189,6 +192,9 @@ class DiehlCook(nn.Module):
             post2 = None if p.tau_post2 is None else torch.zeros_like(counts)  # slow LTP trace
             d2 = 1.0 if post2 is None else math.exp(-p.dt / p.tau_post2)
             last_pre = torch.full((batch, self.n_inputs), -math.inf, dtype=dtype, device=device)
+            # power_law: the all-to-all pre trace x_pre, decayed per step, + 1 per input spike
+            x_pre = torch.zeros_like(last_pre) if p.rule == "power_law" else None
+            d_pre = math.exp(-p.dt / p.tau_pre)
         zs = [] if record else None
         renorm = max(1, steps // batch)  # as often as `batch` images shown one by one would
         for t in range(steps):
@@ -211,6 +217,8 @@ class DiehlCook(nn.Module):
                 post1.mul_(d1)
                 if post2 is not None:
                     post2.mul_(d2)
+                if x_pre is not None:
+                    x_pre.mul_(d_pre)
             # fire and reset
             fired = (v > th).logical_and_(since > c.n_lock)
             z = _one_spike(fired, v - th) if p.one_spike else fired
@@ -226,11 +234,12 @@ class DiehlCook(nn.Module):
                 gi_e.add_(zi.sum(1, keepdim=True) - zi, alpha=p.w_ie)
                 rows = ze.any(1).nonzero().squeeze(1) if learn else ()
                 if len(rows):
+                    pre = x_pre if x_pre is not None else torch.exp((last_pre - t) * c_pre)
                     if private:
-                        self._potentiate_own(wf, ze, last_pre, post2, t, c_pre)
+                        self._potentiate_own(wf, ze, pre, post2)
                         th[0].add_(fired[0].to(dtype), alpha=p.theta_plus)
                     else:
-                        self._potentiate(w, ze, rows, last_pre, post2, t, c_pre)
+                        self._potentiate(w, ze, rows, pre, post2)
                     post1.masked_fill_(z[0], 1.0)
                     if post2 is not None:
                         post2.masked_fill_(z[0], 1.0)
@@ -251,6 +260,8 @@ class DiehlCook(nn.Module):
                         w.index_add_(0, i, post1[b], alpha=-p.nu_pre * self.unit)
                 if learn:
                     last_pre[b, i] = t
+                    if x_pre is not None:
+                        x_pre.index_put_((b, i), torch.ones_like(b, dtype=dtype), accumulate=True)
         if learn:
             if private:  # w + the sum of every sample's change
                 w = wf.view(batch, *w.shape).sum(0).sub_(w, alpha=batch - 1)
@@ -261,7 +272,12 @@ class DiehlCook(nn.Module):
             return counts, torch.stack(zs)
         return counts
 
-    def _potentiate_own(self, wf, ze, last_pre, post2, t: int, c_pre: float) -> None:
+    def _room(self, w: Tensor) -> Tensor:
+        """The power-law rule's weight dependence ``(w_max - w)^mu``, in the weights' units."""
+        p = self.params
+        return w.sub(p.w_max * self.unit).neg_().clamp_(min=0).div_(self.unit).pow_(p.mu)
+
+    def _potentiate_own(self, wf, ze, pre: Tensor, post2) -> None:
         """LTP of each spiking neuron's weights in its own sample's copy ``wf``, clamped."""
         p, n = self.params, self.n_neurons
         b, j = ze.nonzero(as_tuple=True)
@@ -269,13 +285,18 @@ class DiehlCook(nn.Module):
         if post2 is not None:
             gain = gain * post2[b, j]
         cols = wf.view(-1, self.n_inputs, n)[b, :, j]  # [spikes, n_inputs]
-        x_pre = torch.exp((last_pre[b] - t) * c_pre)
-        cols.addcmul_(x_pre, gain[:, None]).clamp_(0.0, p.w_max * self.unit)
+        x = pre[b] if p.rule == "triplet" else (pre[b] - p.x_tar).mul_(self._room(cols))
+        cols.addcmul_(x, gain[:, None]).clamp_(0.0, p.w_max * self.unit)
         wf.view(-1, self.n_inputs, n)[b, :, j] = cols
 
-    def _potentiate(self, w, ze, rows, last_pre, post2, t: int, c_pre: float) -> None:
-        """LTP on post spikes: ``w += nu_post * x_pre (x) (z * post2)``, clamped."""
+    def _potentiate(self, w, ze, rows, pre: Tensor, post2) -> None:
+        """LTP on post spikes: ``w += nu_post * x (x) (z * post2)`` (``triplet``, ``x`` the pre
+        trace) or ``w += nu_post * (x - x_tar) (x) z * (w_max - w)^mu`` (``power_law``), clamped."""
         p = self.params
-        x_pre = torch.exp((last_pre[rows] - t) * c_pre)  # nearest-spike pre trace
         ltp = ze[rows] if post2 is None else ze[rows] * post2[rows]
-        w.addmm_(x_pre.t(), ltp, alpha=p.nu_post * self.unit).clamp_(0.0, p.w_max * self.unit)
+        if p.rule == "triplet":
+            w.addmm_(pre[rows].t(), ltp, alpha=p.nu_post * self.unit)
+        else:
+            dw = (pre[rows] - p.x_tar).t().mm(ltp)
+            w.addcmul_(dw, self._room(w), value=p.nu_post * self.unit)
+        w.clamp_(0.0, p.w_max * self.unit)

@@ -10,9 +10,10 @@ from .. import _checks as check
 SYNAPSES = ("conductance", "current")
 G_DECAYS = ("exact", "euler")
 BATCH_WEIGHTS = ("shared", "private")
+RULES = ("triplet", "power_law")
 _POSITIVE = ("dt", "t_present", "rate_scale", "intensity", "norm", "w_max")
 _NON_NEGATIVE = ("t_rest", "t_ref_e", "t_lock_e", "t_ref_i", "t_lock_i", "theta_init", "w_init")
-_NON_NEGATIVE += ("theta_plus", "nu_pre", "nu_post", "min_spikes", "max_retries")
+_NON_NEGATIVE += ("theta_plus", "nu_pre", "nu_post", "min_spikes", "max_retries", "x_tar")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,11 @@ class DiehlCookParams:
     Units: times (``dt``, ``t_*``, ``tau_*``) in ms, voltages (``v_*``, ``e_*``, ``theta_*``) in
     mV, ``rate_scale`` in Hz per unit of intensity. Choices: ``synapse`` ``"conductance"`` or
     ``"current"`` (:meth:`current` gives BindsNET's settings), ``g_decay`` ``"exact"`` or
-    ``"euler"``, ``batch_weights`` ``"shared"`` or ``"private"``.
+    ``"euler"``, ``batch_weights`` ``"shared"`` or ``"private"``, ``rule`` ``"triplet"`` (the
+    code's: at a post spike ``w += nu_post * x_pre * post2``, ``x_pre`` a nearest-spike trace) or
+    ``"power_law"`` (the paper's: ``w += nu_post * (x_pre - x_tar) * (w_max - w) ** mu``,
+    ``x_pre`` an all-to-all trace, no slow post trace: needs ``tau_post2=None``); in both, a pre
+    spike depresses by ``nu_pre * post1``.
     """
 
     synapse: str = "conductance"
@@ -81,17 +86,26 @@ class DiehlCookParams:
     tau_pre: float = 20.0
     tau_post: float = 20.0
     tau_post2: float | None = 40.0
+    rule: str = "triplet"
+    x_tar: float = 0.4  # power_law: the pre trace at a post spike that leaves w unchanged
+    mu: float = 0.2  # power_law: the exponent of the weight dependence
 
     def __post_init__(self) -> None:
         check.choice(self.synapse, SYNAPSES, "synapse")
         check.choice(self.g_decay, G_DECAYS, "g_decay")
         check.choice(self.batch_weights, BATCH_WEIGHTS, "batch_weights")
+        check.choice(self.rule, RULES, "rule")
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in _NON_NEGATIVE:
                 check.non_negative(value, f.name)
-            if (f.name.startswith("tau") or f.name in _POSITIVE) and value is not None:
+            if (f.name.startswith("tau") or f.name in _POSITIVE + ("mu",)) and value is not None:
                 check.positive(value, f.name)
+        if self.rule == "power_law" and self.tau_post2 is not None:
+            raise ValueError(
+                f"rule='power_law' has no slow post trace: set tau_post2=None, "
+                f"got tau_post2={self.tau_post2!r}"
+            )
         if self.g_decay == "euler" and self.dt > min(self.tau_ge, self.tau_gi):
             raise ValueError(f"g_decay='euler' needs dt <= tau_ge and tau_gi, got dt={self.dt!r}")
         if self.t_present < self.dt:

@@ -2,7 +2,7 @@
 
 At each step, with pre trace ``x``, post traces ``y`` (and a slow ``y2``) and spikes ``s``:
 
-    dw = nu_post * f_+(w) * y2 * s_post (x) x  -  nu_pre * f_-(w) * y (x) s_pre
+    dw = nu_post * f_+(w) * y2 * s_post (x) (x - x_tar)  -  nu_pre * f_-(w) * y (x) s_pre
 
 (``(x)`` is the outer product summed over the batch; for a convolution, over positions too).
 Potentiation on a post spike reads ``x`` before this step's pre spikes; depression on a pre spike
@@ -11,7 +11,9 @@ from the next step on. ``y2`` is 1 without ``tau_post2``; with it, it is read be
 post spikes (Diehl & Cook's triplet-like ``post2before``). Bounds: ``"hard"`` has
 ``f_+ = f_- = 1`` and clamps to ``[w_min, w_max]`` (:meth:`STDP.clamp_`); ``"soft"`` has
 ``f_+ = (w_max - w)^mu`` and ``f_- = (w - w_min)^mu`` (``mu = 1``: multiplicative soft bounds;
-``mu < 1``: Guetig et al.'s weight dependence).
+``mu < 1``: Guetig et al.'s weight dependence). ``x_tar`` (0 by default) is the pre trace at
+which a post spike leaves the weight unchanged: Diehl & Cook's power-law rule is
+``bound="soft", mu=0.2, x_tar=0.4, trace="add", nu_pre=0``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class STDP:
         bound: ``"hard"`` (additive, clipped) or ``"soft"`` (weight-dependent, exponent ``mu``).
         mu: exponent of the soft bound, > 0 (1 is BindsNET's weight-dependent rule).
         trace: ``"set"`` (a spike sets the trace to 1: nearest-spike) or ``"add"`` (all-to-all).
+        x_tar: the pre trace at which a post spike leaves ``w`` unchanged (below it, depresses).
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class STDP:
         bound: str = "hard",
         mu: float = 1.0,
         trace: str = "set",
+        x_tar: float = 0.0,
     ):
         if not isinstance(layer, nn.Linear | nn.Conv2d):
             raise ValueError(f"layer must be an nn.Linear or nn.Conv2d, got {type(layer).__name__}")
@@ -103,6 +107,7 @@ class STDP:
         self.bound = check.choice(bound, BOUNDS, "bound")
         self.mu = float(check.positive(mu, "mu"))
         self.trace = check.choice(trace, MODES, "trace")
+        self.x_tar = float(check.non_negative(x_tar, "x_tar"))
 
     def initial_state(self, pre: Tensor, post: Tensor) -> STDPState:
         return STDPState(torch.zeros_like(pre), torch.zeros_like(post), torch.zeros_like(post))
@@ -121,7 +126,7 @@ class STDP:
         ltp_post = post if y2 is None else post * y2
         y = trace_step(state.post, post, self.d_post, self.trace)
         w = self.layer.weight.detach()
-        ltp = correlate(ltp_post, x, self.layer)
+        ltp = correlate(ltp_post, x - self.x_tar if self.x_tar else x, self.layer)
         ltd = correlate(y, pre, self.layer)
         if self.bound == "soft":
             ltp = ltp * (self.w_max - w).clamp_min(0) ** self.mu
