@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torchspike as ts
-from torchspike.kernels import event_conv, native
+from torchspike.kernels import event_conv, event_conv_pool, native
 from torchspike.kernels.event_conv import event_conv2d, maybe_event_conv
 
 
@@ -129,8 +129,10 @@ def test_spiking_net_runs_event_conv_and_matches_the_dense_path(monkeypatch):
     xs = _events((6, 3, 2, 16, 16), 0.05)
     monkeypatch.setattr(event_conv, "DENSITY_THRESHOLD", 1.0)  # the hidden spikes too
     calls = []
-    real = event_conv._EventConv2d.apply
-    monkeypatch.setattr(event_conv._EventConv2d, "apply", lambda *a: calls.append(1) or real(*a))
+    real = event_conv_pool._EventConvPool2d.apply
+    monkeypatch.setattr(
+        event_conv_pool._EventConvPool2d, "apply", lambda *a: calls.append(1) or real(*a)
+    )
     out = {}
     for on in ("1", "0"):
         monkeypatch.setenv("TORCHSPIKE_NATIVE", on)
@@ -138,7 +140,7 @@ def test_spiking_net_runs_event_conv_and_matches_the_dense_path(monkeypatch):
         ys, _ = net(xs)
         ys.sum().backward()
         out[on] = ys, [p.grad.clone() for p in net.parameters()]
-    assert len(calls) == 2  # both convolutions, with the kernels on
+    assert len(calls) == 2  # both convolutions with their pooling, with the kernels on
     assert 0 < out["1"][0].sum() and torch.equal(out["1"][0], out["0"][0])
     for g, gref in zip(out["1"][1], out["0"][1], strict=True):
         torch.testing.assert_close(g, gref, rtol=1e-4, atol=1e-5)

@@ -35,6 +35,7 @@ from .neurons import Neuron
 from .neurons.base import neuron_precision
 from .steps import (
     current_scope,
+    fold_conv_pool,
     fold_time_owned,
     has_hooks,
     plain_linear,
@@ -146,6 +147,10 @@ class SpikingNet(nn.Module):
                     xs, s = self._run_layer(i - 1, name, layer, inside, xs, states)
                     new_state += s
                     owned = spikes = False
+                    continue
+                fused = fold_conv_pool(layer, after, xs)  # the pooling after it too
+                if fused is not None:
+                    xs, owned, spikes, i = fused, True, False, i + 1
                     continue
                 xs, owned = _plain(name, layer, xs, spikes, workspace, then=after)
                 spikes = False

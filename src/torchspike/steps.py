@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from .kernels.conv_pool import is_max_pool_2x2, is_pool_2x2, max_pool_2x2
 from .kernels.event_conv import maybe_event_conv
+from .kernels.event_conv_pool import maybe_event_conv_pool
 from .kernels.folded_linear import folded_linear
 from .kernels.lif_sequence import applies as kernels_apply
 from .kernels.lif_sequence import needs_grad
@@ -92,6 +93,17 @@ def fold_time_owned(
     with _stateless(layer, xs):
         y = layer(channels_last(layer, x, then))
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
+
+
+def fold_conv_pool(conv: nn.Module, pool: nn.Module | None, xs: Tensor) -> Tensor | None:
+    """``pool`` after ``conv``, both folded over time (:func:`fold_time`), as one event
+    convolution with 2x2 max pooling (:mod:`torchspike.kernels.event_conv_pool`) where ``xs``
+    holds sparse binary events or spikes and both layers are plain; else ``None``. The result
+    is a new tensor that nothing else refers to."""
+    if type(conv) is not nn.Conv2d or is_static(xs) or xs.dim() != 5:
+        return None
+    y = maybe_event_conv_pool(conv, pool, xs.reshape(-1, *xs.shape[2:]))
+    return None if y is None else y.view(*xs.shape[:2], *y.shape[1:])
 
 
 # channels-last input for a Conv2d with at most this many input channels, followed by a 2x2

@@ -93,33 +93,41 @@ class _MaxPool2x2(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy: Tensor) -> Tensor:
         (index,) = ctx.saved_tensors
-        n, c, h, w = ctx.shape
-        ho, wo = h // 2, w // 2
-        lib = native.library() if ctx.native and not torch.is_grad_enabled() else None
-        if lib is not None:
-            q = gy.new_empty(n, h, w, c)
-            gy = gy.contiguous()
-            args = (gy.data_ptr(), index.data_ptr(), q.data_ptr(), n, c, h, w, native.threads())
-            native.check(lib.pool2x2_backward(*args))
-            return q.permute(0, 3, 1, 2)
-        if ctx.native:  # the index in y's layout (NCHW)
-            index = index.permute(0, 2, 3, 1)
-        if torch.is_grad_enabled():  # create_graph: the same sum from differentiable ops
-            g = gy.permute(0, 2, 3, 1)
-            parts = torch.stack([g * (index == k) for k in range(4)], 3)  # [N, Ho, Wo, 4, C]
-            q = parts.view(n, ho, wo, 2, 2, c).permute(0, 1, 3, 2, 4, 5)
-            q = F.pad(q.reshape(n, 2 * ho, 2 * wo, c), (0, 0, 0, w % 2, 0, h % 2))
-            return q.permute(0, 3, 1, 2)
+        return max_unpool_2x2(gy, index, ctx.shape, native_index=ctx.native)
+
+
+def max_unpool_2x2(gy: Tensor, index: Tensor, shape: torch.Size, *, native_index: bool) -> Tensor:
+    """The gradient of the pooling's channels-last input of ``shape`` [N, C, H, W] from that of
+    its output ``gy``: ``gy`` at the first maximum of each window (``index``, NCHW as the native
+    kernel makes it if ``native_index``, else [N, Ho, Wo, C]), zero elsewhere; channels-last.
+    Differentiable in ``gy`` where grad mode is on (a double backward)."""
+    n, c, h, w = shape
+    ho, wo = h // 2, w // 2
+    lib = native.library() if native_index and not torch.is_grad_enabled() else None
+    if lib is not None:
         q = gy.new_empty(n, h, w, c)
-        gx = q.permute(0, 3, 1, 2)  # [N, C, H, W], channels-last
-        if h % 2:  # the row and column a floor-mode pooling drops get no gradient
-            q[:, -1].zero_()
-        if w % 2:
-            q[:, :, -1].zero_()
+        gy = gy.contiguous()
+        args = (gy.data_ptr(), index.data_ptr(), q.data_ptr(), n, c, h, w, native.threads())
+        native.check(lib.pool2x2_backward(*args))
+        return q.permute(0, 3, 1, 2)
+    if native_index:
+        index = index.permute(0, 2, 3, 1)
+    if torch.is_grad_enabled():  # create_graph: the same sum from differentiable ops
         g = gy.permute(0, 2, 3, 1)
-        for k, corner in enumerate(_windows(gx, ho, wo)):
-            torch.mul(g, index == k, out=corner)
-        return gx
+        parts = torch.stack([g * (index == k) for k in range(4)], 3)  # [N, Ho, Wo, 4, C]
+        q = parts.view(n, ho, wo, 2, 2, c).permute(0, 1, 3, 2, 4, 5)
+        q = F.pad(q.reshape(n, 2 * ho, 2 * wo, c), (0, 0, 0, w % 2, 0, h % 2))
+        return q.permute(0, 3, 1, 2)
+    q = gy.new_empty(n, h, w, c)
+    gx = q.permute(0, 3, 1, 2)  # [N, C, H, W], channels-last
+    if h % 2:  # the row and column a floor-mode pooling drops get no gradient
+        q[:, -1].zero_()
+    if w % 2:
+        q[:, :, -1].zero_()
+    g = gy.permute(0, 2, 3, 1)
+    for k, corner in enumerate(_windows(gx, ho, wo)):
+        torch.mul(g, index == k, out=corner)
+    return gx
 
 
 def max_pool_2x2(x: Tensor) -> Tensor:

@@ -61,14 +61,20 @@ def maybe_event_conv(layer: nn.Conv2d, x: Tensor, channels_last: bool) -> Tensor
     """``layer(x)`` as an event convolution where :func:`applies`, the native kernels are
     built, ``x`` holds only 0s and 1s and at most ``DENSITY_THRESHOLD`` of them are ones; else
     ``None``. The result is channels-last if ``channels_last``, else contiguous."""
-    lib = native.library() if applies(layer, x) else None
-    if lib is None:
-        return None
-    ones = lib.count_spikes(x.data_ptr(), x.numel(), native.threads())
-    if ones < 0 or ones > DENSITY_THRESHOLD * x.numel():
+    if not (applies(layer, x) and sparse_binary(x)):
         return None
     y = _EventConv2d.apply(x, layer.weight, layer.bias, layer.padding)
     return y if channels_last else y.contiguous()
+
+
+def sparse_binary(x: Tensor) -> bool:
+    """True when the native kernels are built and the contiguous float32 ``x`` holds only 0s
+    and 1s, at most ``DENSITY_THRESHOLD`` of them ones."""
+    lib = native.library()
+    if lib is None:
+        return False
+    ones = lib.count_spikes(x.data_ptr(), x.numel(), native.threads())
+    return 0 <= ones <= DENSITY_THRESHOLD * x.numel()
 
 
 def event_conv2d(
@@ -83,7 +89,7 @@ def event_conv2d(
     return _EventConv2d.apply(x.contiguous(), weight, bias, tuple(padding))
 
 
-def _shape(x: Tensor, weight: Tensor, padding: tuple[int, int]) -> tuple[int, ...]:
+def kernel_shape(x: Tensor, weight: Tensor, padding: tuple[int, int]) -> tuple[int, ...]:
     n, c, h, w = x.shape
     co, _, kh, kw = weight.shape
     return (n, c, h, w, co, kh, kw, *padding)
@@ -92,14 +98,13 @@ def _shape(x: Tensor, weight: Tensor, padding: tuple[int, int]) -> tuple[int, ..
 class _EventConv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, padding: tuple[int, int]):
-        n, c, h, w, co, kh, kw, ph, pw = _shape(x, weight, padding)
+        n, c, h, w, co, kh, kw, ph, pw = kernel_shape(x, weight, padding)
         ho, wo = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
         q = x.new_empty(n, ho, wo, co)  # NHWC
-        wt = weight.detach().permute(1, 2, 3, 0).contiguous()  # [C, kh, kw, C_out]
-        b = None if bias is None else bias.detach().contiguous()
+        wt, b = kernel_operands(weight, bias)
         native.library().event_conv_forward(
             x.data_ptr(), wt.data_ptr(), native.ptr(b), q.data_ptr(),
-            *_shape(x, weight, padding), native.threads(),
+            *kernel_shape(x, weight, padding), native.threads(),
         )  # fmt: skip
         ctx.save_for_backward(x, weight, bias)
         ctx.padding = padding
@@ -107,32 +112,51 @@ class _EventConv2d(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy: Tensor):
-        x, weight, bias = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        padding, lib = ctx.padding, native.library()
-        if (
-            torch.is_grad_enabled() or lib is None
-        ):  # create_graph: the same gradients from differentiable ops
-            gx = nn.grad.conv2d_input(x.shape, weight, gy, padding=padding) if need_x else None
-            gw = nn.grad.conv2d_weight(x, weight.shape, gy, padding=padding) if need_w else None
-            gb = gy.sum((0, 2, 3)) if need_b else None
-            return gx, gw, gb, None
-        gy = gy.contiguous(memory_format=torch.channels_last)
-        gx = gw = gb = None
-        if need_x:  # dense, as F.conv2d's: only the input's part of its backward
-            gx = torch.ops.aten.convolution_backward(
-                gy, x, weight, None, [1, 1], list(padding), [1, 1], False, [0, 0], 1,
-                [True, False, False],
-            )[0]  # fmt: skip
-        if need_w or need_b:
-            n, c, h, w, co, kh, kw, ph, pw = _shape(x, weight, padding)
-            gwt = gy.new_empty(c, kh, kw, co)
-            gb = gy.new_empty(co) if need_b else None
-            threads = native.threads()
-            scratch = gy.new_empty(threads * (gwt.numel() + co))
-            lib.event_conv_weight_grad(
-                x.data_ptr(), gy.data_ptr(), gwt.data_ptr(), native.ptr(gb), scratch.data_ptr(),
-                *_shape(x, weight, padding), threads,
-            )  # fmt: skip
-            gw = gwt.permute(3, 0, 1, 2).contiguous() if need_w else None
-        return gx, gw, gb, None
+        x, weight, _ = ctx.saved_tensors
+        return *conv_backward(x, weight, gy, ctx.padding, ctx.needs_input_grad[:3]), None
+
+
+def kernel_operands(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """The weight as the kernels read it, [C, kh, kw, C_out] contiguous, and the bias."""
+    wt = weight.detach().permute(1, 2, 3, 0).contiguous()
+    return wt, None if bias is None else bias.detach().contiguous()
+
+
+def conv_backward(
+    x: Tensor, weight: Tensor, gy: Tensor, padding: tuple[int, int], needs: tuple[bool, ...]
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """The gradients of input, weight and bias (where ``needs`` says) of the event
+    convolution from that of its output ``gy``; from differentiable ops under grad mode (a
+    double backward) or without the native kernels."""
+    need_x, need_w, need_b = needs
+    lib = native.library()
+    if torch.is_grad_enabled() or lib is None:
+        gx = nn.grad.conv2d_input(x.shape, weight, gy, padding=padding) if need_x else None
+        gw = nn.grad.conv2d_weight(x, weight.shape, gy, padding=padding) if need_w else None
+        gb = gy.sum((0, 2, 3)) if need_b else None
+        return gx, gw, gb
+    gy = gy.contiguous(memory_format=torch.channels_last)
+    gx = gw = gb = None
+    if need_x:
+        gx = input_grad(x.shape, weight, gy, padding)
+    if need_w or need_b:
+        gwt, gb, scratch = grad_buffers(gy, weight, need_b)
+        lib.event_conv_weight_grad(
+            x.data_ptr(), gy.data_ptr(), gwt.data_ptr(), native.ptr(gb), scratch.data_ptr(),
+            *kernel_shape(x, weight, padding), native.threads(),
+        )  # fmt: skip
+        gw = gwt.permute(3, 0, 1, 2).contiguous() if need_w else None
+    return gx, gw, gb
+
+
+def input_grad(shape: torch.Size, weight: Tensor, gy: Tensor, padding: tuple[int, int]) -> Tensor:
+    """The input gradient, dense as F.conv2d's (only the input's part of its backward)."""
+    return nn.grad.conv2d_input(shape, weight, gy, padding=padding)
+
+
+def grad_buffers(like: Tensor, weight: Tensor, need_b: bool):
+    """The kernels' weight gradient [C, kh, kw, C_out], bias gradient (or None) and scratch."""
+    co, c, kh, kw = weight.shape
+    gwt = like.new_empty(c, kh, kw, co)
+    gb = like.new_empty(co) if need_b else None
+    return gwt, gb, like.new_empty(native.threads() * (gwt.numel() + co))

@@ -77,6 +77,41 @@ static void unpool_windows(const float *g, const uint8_t *at, float *p0, float *
     }
 }
 
+/* One row of windows: top, bottom are two NHWC input rows [w, c]; the row's maxima go to the
+ * NCHW rows yr, ir (channel k at k * stride); best, at: a buffer of wo * c floats and bytes. */
+static void pool_row(const float *top, const float *bottom, float *yr, uint8_t *ir, i64 c,
+                     i64 wo, i64 stride, float *best, uint8_t *at) {
+    for (i64 ox = 0; ox < wo; ox++) {
+        const float *p0 = top + 2 * ox * c, *p2 = bottom + 2 * ox * c;
+        pool_windows(p0, p0 + c, p2, p2 + c, best + ox * c, at + ox * c, c);
+    }
+    for (i64 k = 0; k < c; k++)
+        for (i64 ox = 0; ox < wo; ox++) {
+            yr[k * stride + ox] = best[ox * c + k];
+            ir[k * stride + ox] = at[ox * c + k];
+        }
+}
+
+/* The gradient of one row of windows (NCHW rows gr, ir as in pool_row) into the two NHWC rows
+ * top, bottom [w, c], written everywhere (zeros in the last column for an odd w). */
+static void unpool_row(const float *gr, const uint8_t *ir, float *top, float *bottom, i64 c,
+                       i64 w, i64 stride, float *g, uint8_t *at) {
+    const i64 wo = w / 2;
+    for (i64 k = 0; k < c; k++)
+        for (i64 ox = 0; ox < wo; ox++) {
+            g[ox * c + k] = gr[k * stride + ox];
+            at[ox * c + k] = ir[k * stride + ox];
+        }
+    for (i64 ox = 0; ox < wo; ox++) {
+        float *p0 = top + 2 * ox * c, *p2 = bottom + 2 * ox * c;
+        unpool_windows(g + ox * c, at + ox * c, p0, p0 + c, p2, p2 + c, c);
+    }
+    if (w % 2) {
+        memset(top + (w - 1) * c, 0, c * sizeof(float));
+        memset(bottom + (w - 1) * c, 0, c * sizeof(float));
+    }
+}
+
 int pool2x2_forward(const float *x, float *y, uint8_t *index, i64 n, i64 c, i64 h, i64 w,
                     int threads) {
     const i64 ho = h / 2, wo = w / 2, rows = n * ho, plane = c * ho * wo;
@@ -90,18 +125,9 @@ int pool2x2_forward(const float *x, float *y, uint8_t *index, i64 n, i64 c, i64 
         for (i64 r = 0; r < rows; r++) {
             if (failed) continue;
             const i64 b = r / ho, oy = r % ho;
-            const float *top = x + (b * h + 2 * oy) * w * c, *bottom = top + w * c;
-            for (i64 ox = 0; ox < wo; ox++) {
-                const float *p0 = top + 2 * ox * c, *p2 = bottom + 2 * ox * c;
-                pool_windows(p0, p0 + c, p2, p2 + c, best + ox * c, at + ox * c, c);
-            }
-            float *yr = y + b * plane + oy * wo;
-            uint8_t *ir = index + b * plane + oy * wo;
-            for (i64 k = 0; k < c; k++)
-                for (i64 ox = 0; ox < wo; ox++) {
-                    yr[k * ho * wo + ox] = best[ox * c + k];
-                    ir[k * ho * wo + ox] = at[ox * c + k];
-                }
+            const float *top = x + (b * h + 2 * oy) * w * c;
+            const i64 at_y = b * plane + oy * wo;
+            pool_row(top, top + w * c, y + at_y, index + at_y, c, wo, ho * wo, best, at);
         }
         free(best);
     }
@@ -122,23 +148,9 @@ int pool2x2_backward(const float *gy, const uint8_t *index, float *gx, i64 n, i6
 #pragma omp for schedule(static)
         for (i64 r = 0; r < rows; r++) {
             if (failed) continue;
-            const i64 b = r / ho, oy = r % ho;
-            const float *gr = gy + b * plane + oy * wo;
-            const uint8_t *ir = index + b * plane + oy * wo;
-            for (i64 k = 0; k < c; k++)
-                for (i64 ox = 0; ox < wo; ox++) {
-                    g[ox * c + k] = gr[k * ho * wo + ox];
-                    at[ox * c + k] = ir[k * ho * wo + ox];
-                }
-            float *top = gx + (b * h + 2 * oy) * w * c, *bottom = top + w * c;
-            for (i64 ox = 0; ox < wo; ox++) {
-                float *p0 = top + 2 * ox * c, *p2 = bottom + 2 * ox * c;
-                unpool_windows(g + ox * c, at + ox * c, p0, p0 + c, p2, p2 + c, c);
-            }
-            if (w % 2) {
-                memset(top + (w - 1) * c, 0, c * sizeof(float));
-                memset(bottom + (w - 1) * c, 0, c * sizeof(float));
-            }
+            const i64 b = r / ho, oy = r % ho, at_y = b * plane + oy * wo;
+            float *top = gx + (b * h + 2 * oy) * w * c;
+            unpool_row(gy + at_y, index + at_y, top, top + w * c, c, w, ho * wo, g, at);
         }
         free(g);
     }
@@ -181,43 +193,99 @@ static void reach(i64 iy, i64 pad, i64 k, i64 out, i64 *lo, i64 *hi) {
     *hi = top + 1 < k ? top + 1 : k;
 }
 
+/* One sample: yb NHWC [ho, wo, co] = bias (or 0) + the slices wt[c, ky, kx, :] of the spikes
+ * in xb [ci, h, w], added in the order of the spikes (c, iy, ix) and then of (ky, kx). */
+static void scatter_events(const float *xb, const float *wt, const float *bias, float *yb,
+                           const ConvShape *s) {
+    const i64 co = s->co, kh = s->kh, kw = s->kw;
+    if (bias) {
+        for (i64 p = 0; p < s->ho * s->wo; p++) memcpy(yb + p * co, bias, co * sizeof(float));
+    } else {
+        memset(yb, 0, s->ho * s->wo * co * sizeof(float));
+    }
+    for (i64 c = 0; c < s->ci; c++)
+        for (i64 iy = 0; iy < s->h; iy++) {
+            const float *xr = xb + (c * s->h + iy) * s->w;
+            i64 y0, y1;
+            reach(iy, s->ph, kh, s->ho, &y0, &y1);
+            for (i64 ix = 0; ix < s->w; ix++) {
+                if (xr[ix] == 0.0f) continue;
+                i64 x0, x1;
+                reach(ix, s->pw, kw, s->wo, &x0, &x1);
+                for (i64 ky = y0; ky < y1; ky++) {
+                    const i64 oy = iy + s->ph - ky;
+                    for (i64 kx = x0; kx < x1; kx++) {
+                        const i64 ox = ix + s->pw - kx;
+                        float *dst = yb + (oy * s->wo + ox) * co;
+                        const float *src = wt + ((c * kh + ky) * kw + kx) * co;
+                        for (i64 o = 0; o < co; o++) dst[o] += src[o];
+                    }
+                }
+            }
+        }
+}
+
+/* One sample's share of the weight / bias gradients: gw [ci, kh, kw, co] += gyb at the outputs
+ * each spike of xb reaches (in scatter_events' order); gb [co] (or NULL) += all of gyb, NHWC
+ * [ho, wo, co]. */
+static void gather_events(const float *xb, const float *gyb, float *gw, float *gb,
+                          const ConvShape *s) {
+    const i64 co = s->co, kh = s->kh, kw = s->kw;
+    if (gb)
+        for (i64 p = 0; p < s->ho * s->wo; p++)
+            for (i64 o = 0; o < co; o++) gb[o] += gyb[p * co + o];
+    for (i64 c = 0; c < s->ci; c++)
+        for (i64 iy = 0; iy < s->h; iy++) {
+            const float *xr = xb + (c * s->h + iy) * s->w;
+            i64 y0, y1;
+            reach(iy, s->ph, kh, s->ho, &y0, &y1);
+            for (i64 ix = 0; ix < s->w; ix++) {
+                if (xr[ix] == 0.0f) continue;
+                i64 x0, x1;
+                reach(ix, s->pw, kw, s->wo, &x0, &x1);
+                for (i64 ky = y0; ky < y1; ky++) {
+                    const i64 oy = iy + s->ph - ky;
+                    for (i64 kx = x0; kx < x1; kx++) {
+                        const i64 ox = ix + s->pw - kx;
+                        const float *src = gyb + (oy * s->wo + ox) * co;
+                        float *dst = gw + ((c * kh + ky) * kw + kx) * co;
+                        for (i64 o = 0; o < co; o++) dst[o] += src[o];
+                    }
+                }
+            }
+        }
+}
+
+/* The thread-private sums scratch[t] (size + co floats each) added in thread order. */
+static void sum_partials(const float *scratch, float *gwt, float *gbias, i64 size, i64 co,
+                         int threads) {
+    memcpy(gwt, scratch, size * sizeof(float));
+    if (gbias) memcpy(gbias, scratch + size, co * sizeof(float));
+    for (int t = 1; t < threads; t++) {
+        const float *part = scratch + t * (size + co);
+        for (i64 i = 0; i < size; i++) gwt[i] += part[i];
+        if (gbias)
+            for (i64 o = 0; o < co; o++) gbias[o] += part[size + o];
+    }
+}
+
+static float *thread_part(float *scratch, i64 size) {
+#ifdef _OPENMP
+    return scratch + omp_get_thread_num() * size;
+#else
+    return scratch;
+#endif
+}
+
 /* y: NHWC [n, ho, wo, co] = bias + the sum over input spikes of wt[c, ky, kx, :], where
  * wt is the weight as [ci, kh, kw, co] (contiguous) and bias [co] or NULL. */
 void event_conv_forward(const float *x, const float *wt, const float *bias, float *y, i64 n,
                         i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw, i64 ph, i64 pw,
                         int threads) {
     const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
-    const i64 plane = s.ho * s.wo * co;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-    for (i64 b = 0; b < n; b++) {
-        float *yb = y + b * plane;
-        const float *xb = x + b * ci * h * w;
-        if (bias) {
-            for (i64 p = 0; p < s.ho * s.wo; p++) memcpy(yb + p * co, bias, co * sizeof(float));
-        } else {
-            memset(yb, 0, plane * sizeof(float));
-        }
-        for (i64 c = 0; c < ci; c++)
-            for (i64 iy = 0; iy < h; iy++) {
-                const float *xr = xb + (c * h + iy) * w;
-                i64 y0, y1;
-                reach(iy, ph, kh, s.ho, &y0, &y1);
-                for (i64 ix = 0; ix < w; ix++) {
-                    if (xr[ix] == 0.0f) continue;
-                    i64 x0, x1;
-                    reach(ix, pw, kw, s.wo, &x0, &x1);
-                    for (i64 ky = y0; ky < y1; ky++) {
-                        const i64 oy = iy + ph - ky;
-                        for (i64 kx = x0; kx < x1; kx++) {
-                            const i64 ox = ix + pw - kx;
-                            float *dst = yb + (oy * s.wo + ox) * co;
-                            const float *src = wt + ((c * kh + ky) * kw + kx) * co;
-                            for (i64 o = 0; o < co; o++) dst[o] += src[o];
-                        }
-                    }
-                }
-            }
-    }
+    for (i64 b = 0; b < n; b++)
+        scatter_events(x + b * ci * h * w, wt, bias, y + b * s.ho * s.wo * co, &s);
 }
 
 /* gwt [ci, kh, kw, co] = the sum over input spikes of gy at the outputs each reaches; gbias
@@ -228,50 +296,85 @@ void event_conv_weight_grad(const float *x, const float *gy, float *gwt, float *
                             float *scratch, i64 n, i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw,
                             i64 ph, i64 pw, int threads) {
     const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
-    const i64 plane = s.ho * s.wo * co, size = ci * kh * kw * co;
+    const i64 size = ci * kh * kw * co;
     memset(scratch, 0, threads * (size + co) * sizeof(float));
 #pragma omp parallel num_threads(threads)
     {
-        float *gw = scratch, *gb;
-#ifdef _OPENMP
-        gw += omp_get_thread_num() * (size + co);
-#endif
-        gb = gw + size;
+        float *gw = thread_part(scratch, size + co);
 #pragma omp for schedule(static)
         for (i64 b = 0; b < n; b++) {
-            const float *gyb = gy + b * plane;
-            const float *xb = x + b * ci * h * w;
-            if (gbias)
-                for (i64 p = 0; p < s.ho * s.wo; p++)
-                    for (i64 o = 0; o < co; o++) gb[o] += gyb[p * co + o];
-            for (i64 c = 0; c < ci; c++)
-                for (i64 iy = 0; iy < h; iy++) {
-                    const float *xr = xb + (c * h + iy) * w;
-                    i64 y0, y1;
-                    reach(iy, ph, kh, s.ho, &y0, &y1);
-                    for (i64 ix = 0; ix < w; ix++) {
-                        if (xr[ix] == 0.0f) continue;
-                        i64 x0, x1;
-                        reach(ix, pw, kw, s.wo, &x0, &x1);
-                        for (i64 ky = y0; ky < y1; ky++) {
-                            const i64 oy = iy + ph - ky;
-                            for (i64 kx = x0; kx < x1; kx++) {
-                                const i64 ox = ix + pw - kx;
-                                const float *src = gyb + (oy * s.wo + ox) * co;
-                                float *dst = gw + ((c * kh + ky) * kw + kx) * co;
-                                for (i64 o = 0; o < co; o++) dst[o] += src[o];
-                            }
-                        }
-                    }
-                }
+            const float *gyb = gy + b * s.ho * s.wo * co;
+            gather_events(x + b * ci * h * w, gyb, gw, gbias ? gw + size : NULL, &s);
         }
     }
-    memcpy(gwt, scratch, size * sizeof(float));
-    if (gbias) memcpy(gbias, scratch + size, co * sizeof(float));
-    for (int t = 1; t < threads; t++) {
-        const float *part = scratch + t * (size + co);
-        for (i64 i = 0; i < size; i++) gwt[i] += part[i];
-        if (gbias)
-            for (i64 o = 0; o < co; o++) gbias[o] += part[size + o];
+    sum_partials(scratch, gwt, gbias, size, co, threads);
+}
+
+/* ---- the event convolution and the 2x2 max pooling after it, one sample at a time ----------
+ * Each sample's convolution output [ho, wo, co] is made in a buffer of the thread (small enough
+ * to stay in cache) and pooled from there: y, index NCHW [n, co, ho/2, wo/2] as in
+ * pool2x2_forward, and nothing of full size is written. The backward pass makes each sample's
+ * output gradient in that buffer from the pooled one and sums the weight / bias gradients from
+ * it: the same sums, in the same order, as the two kernels one after the other. Both return -1
+ * where a thread's buffer could not be allocated, else 0. */
+int event_conv_pool_forward(const float *x, const float *wt, const float *bias, float *y,
+                            uint8_t *index, i64 n, i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw,
+                            i64 ph, i64 pw, int threads) {
+    const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
+    const i64 ho = s.ho / 2, wo = s.wo / 2, plane = co * ho * wo, row = s.wo * co;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        float *tile = malloc((s.ho * row + wo * co) * sizeof(float) + wo * co);
+        float *best = tile + s.ho * row;
+        uint8_t *at = (uint8_t *)(best + wo * co);
+        failed = tile == NULL;
+#pragma omp for schedule(dynamic, 4)
+        for (i64 b = 0; b < n; b++) {
+            if (failed) continue;
+            scatter_events(x + b * ci * h * w, wt, bias, tile, &s);
+            for (i64 oy = 0; oy < ho; oy++) {
+                const float *top = tile + 2 * oy * row;
+                const i64 at_y = b * plane + oy * wo;
+                pool_row(top, top + row, y + at_y, index + at_y, co, wo, ho * wo, best, at);
+            }
+        }
+        free(tile);
     }
+    return failed ? -1 : 0;
+}
+
+/* gy, index: the pooled gradient and index, NCHW [n, co, ho/2, wo/2]; gwt, gbias, scratch as in
+ * event_conv_weight_grad. */
+int event_conv_pool_weight_grad(const float *x, const float *gy, const uint8_t *index,
+                                float *gwt, float *gbias, float *scratch, i64 n, i64 ci, i64 h,
+                                i64 w, i64 co, i64 kh, i64 kw, i64 ph, i64 pw, int threads) {
+    const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
+    const i64 ho = s.ho / 2, wo = s.wo / 2, plane = co * ho * wo, row = s.wo * co;
+    const i64 size = ci * kh * kw * co;
+    int failed = 0;
+    memset(scratch, 0, threads * (size + co) * sizeof(float));
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        float *gw = thread_part(scratch, size + co);
+        float *tile = malloc((s.ho * row + wo * co) * sizeof(float) + wo * co);
+        float *g = tile + s.ho * row;
+        uint8_t *at = (uint8_t *)(g + wo * co);
+        failed = tile == NULL;
+        if (tile && s.ho % 2) memset(tile + (s.ho - 1) * row, 0, row * sizeof(float));
+#pragma omp for schedule(static)
+        for (i64 b = 0; b < n; b++) {
+            if (failed) continue;
+            for (i64 oy = 0; oy < ho; oy++) {
+                float *top = tile + 2 * oy * row;
+                const i64 at_y = b * plane + oy * wo;
+                unpool_row(gy + at_y, index + at_y, top, top + row, co, s.wo, ho * wo, g, at);
+            }
+            gather_events(x + b * ci * h * w, tile, gw, gbias ? gw + size : NULL, &s);
+        }
+        free(tile);
+    }
+    if (failed) return -1;
+    sum_partials(scratch, gwt, gbias, size, co, threads);
+    return 0;
 }

@@ -35,6 +35,8 @@ _SIGNATURES = {
     "count_spikes": ([_ptr, _i64, _int], _i64),
     "event_conv_forward": ([_ptr] * 4 + [_i64] * 9 + [_int], None),
     "event_conv_weight_grad": ([_ptr] * 5 + [_i64] * 9 + [_int], None),
+    "event_conv_pool_forward": ([_ptr] * 5 + [_i64] * 9 + [_int], _int),
+    "event_conv_pool_weight_grad": ([_ptr] * 6 + [_i64] * 9 + [_int], _int),
 }
 
 _loaded: dict[tuple[str, ...], ctypes.CDLL | None] = {}  # by compiler command
