@@ -183,6 +183,16 @@ def test_recipes_command_lists_and_shows(capsys):
     assert cli.main(["recipes", "nope"]) == 2
 
 
+@pytest.mark.parametrize("name", recipes.names())
+def test_a_shown_recipe_is_a_config_file_of_the_same_run(name, capsys, tmp_path):
+    """``torchspike recipes NAME`` prints TOML that, saved and given to ``--config``, resolves
+    to the recipe's settings (None written as "none", also inside a table)."""
+    assert cli.main(["recipes", name]) == 0
+    path = tmp_path / "shown.toml"
+    path.write_text(capsys.readouterr().out)
+    assert recipes.resolve(config_file=str(path)).config == recipes.resolve(recipe=name).config
+
+
 def test_help_shows_each_default(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])

@@ -433,15 +433,18 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _toml(value: Any) -> str:
+def _toml(value: Any, *, inline: bool = False) -> str:
+    """``value`` as TOML, which has no null: None is ``"none"`` (so a config file reads it back
+    as None), marked unset by a comment unless ``inline`` in a table."""
     import json
 
     if value is None:
-        return '"none"  # (unset)'
+        return '"none"' if inline else '"none"  # (unset)'
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+        items = (f"{k} = {_toml(v, inline=True)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
     return json.dumps(value)
 
 
