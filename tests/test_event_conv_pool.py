@@ -14,6 +14,7 @@ from torchspike.kernels import event_conv, event_conv_pool, native
 from torchspike.kernels.conv_pool import max_pool_2x2
 from torchspike.kernels.event_conv import maybe_event_conv
 from torchspike.kernels.event_conv_pool import maybe_event_conv_pool
+from torchspike.kernels.workspace import Workspace
 
 
 def _available() -> bool:
@@ -76,7 +77,19 @@ def test_matches_conv2d_and_max_pool2d(shape, out, kernel, padding, grad_x):
 @pytest.mark.parametrize("chunk_bytes", [1, 3000])  # one sample, two samples at a time
 def test_input_gradient_in_chunks_of_samples(monkeypatch, chunk_bytes):
     monkeypatch.setattr(event_conv_pool, "CHUNK_BYTES", chunk_bytes)
-    _check(_events((5, 3, 9, 8), 0.1), nn.Conv2d(3, 4, 3, padding=(0, 1)))
+    _check(_events((5, 3, 9, 8), 0.08), nn.Conv2d(3, 4, 3, padding=(0, 1)))
+
+
+def test_spikes_kept_as_bytes_and_the_input_gradient_from_the_workspace():
+    workspace, conv = Workspace(min_bytes=0), nn.Conv2d(3, 4, 3)
+    x = _events((4, 3, 9, 9), 0.05).requires_grad_()  # spikes: they need a gradient
+    y = maybe_event_conv_pool(conv, nn.MaxPool2d(2), x, workspace)
+    assert y.grad_fn.saved_tensors[0].dtype == torch.uint8
+    (gx,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    assert workspace.nbytes() == gx.untyped_storage().nbytes()  # the one buffer it gave out
+    x = _events((4, 3, 9, 9), 0.05)  # input events: kept as they are
+    y = maybe_event_conv_pool(conv, nn.MaxPool2d(2), x, workspace)
+    assert y.grad_fn.saved_tensors[0] is x
 
 
 def test_without_bias_and_with_frozen_weights():
@@ -126,7 +139,7 @@ def test_off_when_native_is_off(monkeypatch):
 def test_double_backward():
     conv = nn.Conv2d(2, 3, 3, padding=1)
     x = _events((2, 2, 7, 7), 0.2).requires_grad_()
-    y = event_conv_pool._EventConvPool2d.apply(x, conv.weight, conv.bias, (1, 1))
+    y = event_conv_pool._EventConvPool2d.apply(x, conv.weight, conv.bias, (1, 1), None)
     ref = F.max_pool2d(F.conv2d(x, conv.weight, conv.bias, padding=1), 2)
     gy = torch.randn(ref.shape, requires_grad=True)
     grads = torch.autograd.grad(y, (x, conv.weight), gy, create_graph=True)

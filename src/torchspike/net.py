@@ -148,7 +148,7 @@ class SpikingNet(nn.Module):
                     new_state += s
                     owned = spikes = False
                     continue
-                fused = fold_conv_pool(layer, after, xs)  # the pooling after it too
+                fused = fold_conv_pool(layer, after, xs, workspace)  # and the pooling after it
                 if fused is not None:
                     xs, owned, spikes, i = fused, True, False, i + 1
                     continue

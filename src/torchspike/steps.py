@@ -95,14 +95,17 @@ def fold_time_owned(
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
 
 
-def fold_conv_pool(conv: nn.Module, pool: nn.Module | None, xs: Tensor) -> Tensor | None:
+def fold_conv_pool(
+    conv: nn.Module, pool: nn.Module | None, xs: Tensor, workspace: Workspace | None = None
+) -> Tensor | None:
     """``pool`` after ``conv``, both folded over time (:func:`fold_time`), as one event
     convolution with 2x2 max pooling (:mod:`torchspike.kernels.event_conv_pool`) where ``xs``
     holds sparse binary events or spikes and both layers are plain; else ``None``. The result
-    is a new tensor that nothing else refers to."""
+    is a new tensor that nothing else refers to; ``workspace`` supplies the buffer of the
+    input gradient."""
     if type(conv) is not nn.Conv2d or is_static(xs) or xs.dim() != 5:
         return None
-    y = maybe_event_conv_pool(conv, pool, xs.reshape(-1, *xs.shape[2:]))
+    y = maybe_event_conv_pool(conv, pool, xs.reshape(-1, *xs.shape[2:]), workspace)
     return None if y is None else y.view(*xs.shape[:2], *y.shape[1:])
 
 

@@ -102,10 +102,10 @@ class _EventConv2d(torch.autograd.Function):
         ho, wo = h + 2 * ph - kh + 1, w + 2 * pw - kw + 1
         q = x.new_empty(n, ho, wo, co)  # NHWC
         wt, b = kernel_operands(weight, bias)
-        native.library().event_conv_forward(
+        native.check(native.library().event_conv_forward(
             x.data_ptr(), wt.data_ptr(), native.ptr(b), q.data_ptr(),
             *kernel_shape(x, weight, padding), native.threads(),
-        )  # fmt: skip
+        ))  # fmt: skip
         ctx.save_for_backward(x, weight, bias)
         ctx.padding = padding
         return q.permute(0, 3, 1, 2)
@@ -141,10 +141,10 @@ def conv_backward(
         gx = input_grad(x.shape, weight, gy, padding)
     if need_w or need_b:
         gwt, gb, scratch = grad_buffers(gy, weight, need_b)
-        lib.event_conv_weight_grad(
+        native.check(lib.event_conv_weight_grad(
             x.data_ptr(), gy.data_ptr(), gwt.data_ptr(), native.ptr(gb), scratch.data_ptr(),
             *kernel_shape(x, weight, padding), native.threads(),
-        )  # fmt: skip
+        ))  # fmt: skip
         gw = gwt.permute(3, 0, 1, 2).contiguous() if need_w else None
     return gx, gw, gb
 

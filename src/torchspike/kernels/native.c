@@ -193,67 +193,71 @@ static void reach(i64 iy, i64 pad, i64 k, i64 out, i64 *lo, i64 *hi) {
     *hi = top + 1 < k ? top + 1 : k;
 }
 
-/* One sample: yb NHWC [ho, wo, co] = bias (or 0) + the slices wt[c, ky, kx, :] of the spikes
- * in xb [ci, h, w], added in the order of the spikes (c, iy, ix) and then of (ky, kx). */
-static void scatter_events(const float *xb, const float *wt, const float *bias, float *yb,
-                           const ConvShape *s) {
+/* The spikes of one sample, x [ci, h, w] as floats (xf) or bytes (xb, where xf is NULL), as
+ * flat positions (c h + iy) w + ix in increasing order into at; returns their number. */
+static i64 find_events(const float *xf, const uint8_t *xb, i64 size, int32_t *at) {
+    i64 count = 0;
+    if (xf) {
+        for (i64 i = 0; i < size; i++)
+            if (xf[i] != 0.0f) at[count++] = (int32_t)i;
+    } else {
+        for (i64 i = 0; i < size; i++)
+            if (xb[i]) at[count++] = (int32_t)i;
+    }
+    return count;
+}
+
+/* One sample: yb NHWC [ho, wo, co] = bias (or 0) + the slices wt[c, ky, kx, :] of its spikes
+ * (at[0:count], from find_events), added in the order of the spikes and then of (ky, kx). */
+static void scatter_events(const int32_t *at, i64 count, const float *wt, const float *bias,
+                           float *yb, const ConvShape *s) {
     const i64 co = s->co, kh = s->kh, kw = s->kw;
     if (bias) {
         for (i64 p = 0; p < s->ho * s->wo; p++) memcpy(yb + p * co, bias, co * sizeof(float));
     } else {
         memset(yb, 0, s->ho * s->wo * co * sizeof(float));
     }
-    for (i64 c = 0; c < s->ci; c++)
-        for (i64 iy = 0; iy < s->h; iy++) {
-            const float *xr = xb + (c * s->h + iy) * s->w;
-            i64 y0, y1;
-            reach(iy, s->ph, kh, s->ho, &y0, &y1);
-            for (i64 ix = 0; ix < s->w; ix++) {
-                if (xr[ix] == 0.0f) continue;
-                i64 x0, x1;
-                reach(ix, s->pw, kw, s->wo, &x0, &x1);
-                for (i64 ky = y0; ky < y1; ky++) {
-                    const i64 oy = iy + s->ph - ky;
-                    for (i64 kx = x0; kx < x1; kx++) {
-                        const i64 ox = ix + s->pw - kx;
-                        float *dst = yb + (oy * s->wo + ox) * co;
-                        const float *src = wt + ((c * kh + ky) * kw + kx) * co;
-                        for (i64 o = 0; o < co; o++) dst[o] += src[o];
-                    }
-                }
+    for (i64 e = 0; e < count; e++) {
+        const i64 c = at[e] / (s->h * s->w), iy = at[e] / s->w % s->h, ix = at[e] % s->w;
+        i64 y0, y1, x0, x1;
+        reach(iy, s->ph, kh, s->ho, &y0, &y1);
+        reach(ix, s->pw, kw, s->wo, &x0, &x1);
+        for (i64 ky = y0; ky < y1; ky++) {
+            const i64 oy = iy + s->ph - ky;
+            for (i64 kx = x0; kx < x1; kx++) {
+                const i64 ox = ix + s->pw - kx;
+                float *dst = yb + (oy * s->wo + ox) * co;
+                const float *src = wt + ((c * kh + ky) * kw + kx) * co;
+                for (i64 o = 0; o < co; o++) dst[o] += src[o];
             }
         }
+    }
 }
 
 /* One sample's share of the weight / bias gradients: gw [ci, kh, kw, co] += gyb at the outputs
- * each spike of xb reaches (in scatter_events' order); gb [co] (or NULL) += all of gyb, NHWC
+ * each spike reaches (in scatter_events' order); gb [co] (or NULL) += all of gyb, NHWC
  * [ho, wo, co]. */
-static void gather_events(const float *xb, const float *gyb, float *gw, float *gb,
+static void gather_events(const int32_t *at, i64 count, const float *gyb, float *gw, float *gb,
                           const ConvShape *s) {
     const i64 co = s->co, kh = s->kh, kw = s->kw;
     if (gb)
         for (i64 p = 0; p < s->ho * s->wo; p++)
             for (i64 o = 0; o < co; o++) gb[o] += gyb[p * co + o];
-    for (i64 c = 0; c < s->ci; c++)
-        for (i64 iy = 0; iy < s->h; iy++) {
-            const float *xr = xb + (c * s->h + iy) * s->w;
-            i64 y0, y1;
-            reach(iy, s->ph, kh, s->ho, &y0, &y1);
-            for (i64 ix = 0; ix < s->w; ix++) {
-                if (xr[ix] == 0.0f) continue;
-                i64 x0, x1;
-                reach(ix, s->pw, kw, s->wo, &x0, &x1);
-                for (i64 ky = y0; ky < y1; ky++) {
-                    const i64 oy = iy + s->ph - ky;
-                    for (i64 kx = x0; kx < x1; kx++) {
-                        const i64 ox = ix + s->pw - kx;
-                        const float *src = gyb + (oy * s->wo + ox) * co;
-                        float *dst = gw + ((c * kh + ky) * kw + kx) * co;
-                        for (i64 o = 0; o < co; o++) dst[o] += src[o];
-                    }
-                }
+    for (i64 e = 0; e < count; e++) {
+        const i64 c = at[e] / (s->h * s->w), iy = at[e] / s->w % s->h, ix = at[e] % s->w;
+        i64 y0, y1, x0, x1;
+        reach(iy, s->ph, kh, s->ho, &y0, &y1);
+        reach(ix, s->pw, kw, s->wo, &x0, &x1);
+        for (i64 ky = y0; ky < y1; ky++) {
+            const i64 oy = iy + s->ph - ky;
+            for (i64 kx = x0; kx < x1; kx++) {
+                const i64 ox = ix + s->pw - kx;
+                const float *src = gyb + (oy * s->wo + ox) * co;
+                float *dst = gw + ((c * kh + ky) * kw + kx) * co;
+                for (i64 o = 0; o < co; o++) dst[o] += src[o];
             }
         }
+    }
 }
 
 /* The thread-private sums scratch[t] (size + co floats each) added in thread order. */
@@ -278,65 +282,95 @@ static float *thread_part(float *scratch, i64 size) {
 }
 
 /* y: NHWC [n, ho, wo, co] = bias + the sum over input spikes of wt[c, ky, kx, :], where
- * wt is the weight as [ci, kh, kw, co] (contiguous) and bias [co] or NULL. */
-void event_conv_forward(const float *x, const float *wt, const float *bias, float *y, i64 n,
-                        i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw, i64 ph, i64 pw,
-                        int threads) {
+ * wt is the weight as [ci, kh, kw, co] (contiguous) and bias [co] or NULL. Returns -1 where a
+ * thread's buffer could not be allocated, else 0. */
+int event_conv_forward(const float *x, const float *wt, const float *bias, float *y, i64 n,
+                       i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw, i64 ph, i64 pw,
+                       int threads) {
     const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
-    for (i64 b = 0; b < n; b++)
-        scatter_events(x + b * ci * h * w, wt, bias, y + b * s.ho * s.wo * co, &s);
+    const i64 size = ci * h * w;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        int32_t *at = malloc(size * sizeof(int32_t));
+        failed = at == NULL;
+#pragma omp for schedule(dynamic, 4)
+        for (i64 b = 0; b < n; b++) {
+            if (failed) continue;
+            const i64 count = find_events(x + b * size, NULL, size, at);
+            scatter_events(at, count, wt, bias, y + b * s.ho * s.wo * co, &s);
+        }
+        free(at);
+    }
+    return failed ? -1 : 0;
 }
 
 /* gwt [ci, kh, kw, co] = the sum over input spikes of gy at the outputs each reaches; gbias
  * [co] (or NULL) = the sum of gy over all outputs. gy: NHWC [n, ho, wo, co]. Thread t sums its
  * samples (a static split: the same sums on every run) into scratch[t] of ci kh kw co + co
- * floats; those are added in thread order at the end. */
-void event_conv_weight_grad(const float *x, const float *gy, float *gwt, float *gbias,
-                            float *scratch, i64 n, i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw,
-                            i64 ph, i64 pw, int threads) {
+ * floats; those are added in thread order at the end. Returns -1 where a thread's buffer could
+ * not be allocated, else 0. */
+int event_conv_weight_grad(const float *x, const float *gy, float *gwt, float *gbias,
+                           float *scratch, i64 n, i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw,
+                           i64 ph, i64 pw, int threads) {
     const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
-    const i64 size = ci * kh * kw * co;
+    const i64 size = ci * kh * kw * co, in = ci * h * w;
+    int failed = 0;
     memset(scratch, 0, threads * (size + co) * sizeof(float));
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) reduction(| : failed)
     {
         float *gw = thread_part(scratch, size + co);
+        int32_t *at = malloc(in * sizeof(int32_t));
+        failed = at == NULL;
 #pragma omp for schedule(static)
         for (i64 b = 0; b < n; b++) {
+            if (failed) continue;
+            const i64 count = find_events(x + b * in, NULL, in, at);
             const float *gyb = gy + b * s.ho * s.wo * co;
-            gather_events(x + b * ci * h * w, gyb, gw, gbias ? gw + size : NULL, &s);
+            gather_events(at, count, gyb, gw, gbias ? gw + size : NULL, &s);
         }
+        free(at);
     }
+    if (failed) return -1;
     sum_partials(scratch, gwt, gbias, size, co, threads);
+    return 0;
 }
 
 /* ---- the event convolution and the 2x2 max pooling after it, one sample at a time ----------
  * Each sample's convolution output [ho, wo, co] is made in a buffer of the thread (small enough
  * to stay in cache) and pooled from there: y, index NCHW [n, co, ho/2, wo/2] as in
- * pool2x2_forward, and nothing of full size is written. The backward pass makes each sample's
- * output gradient in that buffer from the pooled one and sums the weight / bias gradients from
- * it: the same sums, in the same order, as the two kernels one after the other. Both return -1
- * where a thread's buffer could not be allocated, else 0. */
+ * pool2x2_forward, and nothing of full size is written; xbytes (or NULL) receives x as bytes.
+ * The backward pass makes each sample's output gradient in that buffer from the pooled one and
+ * sums the weight / bias gradients from it, reading x as floats (x) or bytes (xbytes, where x
+ * is NULL): the same sums, in the same order, as the two kernels one after the other. Both
+ * return -1 where a thread's buffer could not be allocated, else 0. */
 int event_conv_pool_forward(const float *x, const float *wt, const float *bias, float *y,
-                            uint8_t *index, i64 n, i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw,
-                            i64 ph, i64 pw, int threads) {
+                            uint8_t *index, uint8_t *xbytes, i64 n, i64 ci, i64 h, i64 w, i64 co,
+                            i64 kh, i64 kw, i64 ph, i64 pw, int threads) {
     const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
-    const i64 ho = s.ho / 2, wo = s.wo / 2, plane = co * ho * wo, row = s.wo * co;
+    const i64 ho = s.ho / 2, wo = s.wo / 2, plane = co * ho * wo, row = s.wo * co, in = ci * h * w;
+    const size_t buffer = (s.ho * row + wo * co) * sizeof(float) + in * sizeof(int32_t) + wo * co;
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        float *tile = malloc((s.ho * row + wo * co) * sizeof(float) + wo * co);
+        float *tile = malloc(buffer);
         float *best = tile + s.ho * row;
-        uint8_t *at = (uint8_t *)(best + wo * co);
+        int32_t *at = (int32_t *)(best + wo * co);
+        uint8_t *where = (uint8_t *)(at + in);
         failed = tile == NULL;
 #pragma omp for schedule(dynamic, 4)
         for (i64 b = 0; b < n; b++) {
             if (failed) continue;
-            scatter_events(x + b * ci * h * w, wt, bias, tile, &s);
+            const i64 count = find_events(x + b * in, NULL, in, at);
+            scatter_events(at, count, wt, bias, tile, &s);
             for (i64 oy = 0; oy < ho; oy++) {
                 const float *top = tile + 2 * oy * row;
                 const i64 at_y = b * plane + oy * wo;
-                pool_row(top, top + row, y + at_y, index + at_y, co, wo, ho * wo, best, at);
+                pool_row(top, top + row, y + at_y, index + at_y, co, wo, ho * wo, best, where);
+            }
+            if (xbytes) {
+                memset(xbytes + b * in, 0, in);
+                for (i64 e = 0; e < count; e++) xbytes[b * in + at[e]] = 1;
             }
         }
         free(tile);
@@ -346,20 +380,23 @@ int event_conv_pool_forward(const float *x, const float *wt, const float *bias, 
 
 /* gy, index: the pooled gradient and index, NCHW [n, co, ho/2, wo/2]; gwt, gbias, scratch as in
  * event_conv_weight_grad. */
-int event_conv_pool_weight_grad(const float *x, const float *gy, const uint8_t *index,
-                                float *gwt, float *gbias, float *scratch, i64 n, i64 ci, i64 h,
-                                i64 w, i64 co, i64 kh, i64 kw, i64 ph, i64 pw, int threads) {
+int event_conv_pool_weight_grad(const float *x, const uint8_t *xbytes, const float *gy,
+                                const uint8_t *index, float *gwt, float *gbias, float *scratch,
+                                i64 n, i64 ci, i64 h, i64 w, i64 co, i64 kh, i64 kw, i64 ph,
+                                i64 pw, int threads) {
     const ConvShape s = conv_shape(ci, h, w, co, kh, kw, ph, pw);
-    const i64 ho = s.ho / 2, wo = s.wo / 2, plane = co * ho * wo, row = s.wo * co;
+    const i64 ho = s.ho / 2, wo = s.wo / 2, plane = co * ho * wo, row = s.wo * co, in = ci * h * w;
+    const size_t buffer = (s.ho * row + wo * co) * sizeof(float) + in * sizeof(int32_t) + wo * co;
     const i64 size = ci * kh * kw * co;
     int failed = 0;
     memset(scratch, 0, threads * (size + co) * sizeof(float));
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
         float *gw = thread_part(scratch, size + co);
-        float *tile = malloc((s.ho * row + wo * co) * sizeof(float) + wo * co);
+        float *tile = malloc(buffer);
         float *g = tile + s.ho * row;
-        uint8_t *at = (uint8_t *)(g + wo * co);
+        int32_t *at = (int32_t *)(g + wo * co);
+        uint8_t *where = (uint8_t *)(at + in);
         failed = tile == NULL;
         if (tile && s.ho % 2) memset(tile + (s.ho - 1) * row, 0, row * sizeof(float));
 #pragma omp for schedule(static)
@@ -368,9 +405,11 @@ int event_conv_pool_weight_grad(const float *x, const float *gy, const uint8_t *
             for (i64 oy = 0; oy < ho; oy++) {
                 float *top = tile + 2 * oy * row;
                 const i64 at_y = b * plane + oy * wo;
-                unpool_row(gy + at_y, index + at_y, top, top + row, co, s.wo, ho * wo, g, at);
+                unpool_row(gy + at_y, index + at_y, top, top + row, co, s.wo, ho * wo, g, where);
             }
-            gather_events(x + b * ci * h * w, tile, gw, gbias ? gw + size : NULL, &s);
+            const i64 count = x ? find_events(x + b * in, NULL, in, at)
+                                : find_events(NULL, xbytes + b * in, in, at);
+            gather_events(at, count, tile, gw, gbias ? gw + size : NULL, &s);
         }
         free(tile);
     }

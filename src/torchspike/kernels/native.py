@@ -33,10 +33,10 @@ _SIGNATURES = {
     "pool2x2_forward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
     "pool2x2_backward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
     "count_spikes": ([_ptr, _i64, _int], _i64),
-    "event_conv_forward": ([_ptr] * 4 + [_i64] * 9 + [_int], None),
-    "event_conv_weight_grad": ([_ptr] * 5 + [_i64] * 9 + [_int], None),
-    "event_conv_pool_forward": ([_ptr] * 5 + [_i64] * 9 + [_int], _int),
-    "event_conv_pool_weight_grad": ([_ptr] * 6 + [_i64] * 9 + [_int], _int),
+    "event_conv_forward": ([_ptr] * 4 + [_i64] * 9 + [_int], _int),
+    "event_conv_weight_grad": ([_ptr] * 5 + [_i64] * 9 + [_int], _int),
+    "event_conv_pool_forward": ([_ptr] * 6 + [_i64] * 9 + [_int], _int),
+    "event_conv_pool_weight_grad": ([_ptr] * 7 + [_i64] * 9 + [_int], _int),
 }
 
 _loaded: dict[tuple[str, ...], ctypes.CDLL | None] = {}  # by compiler command
