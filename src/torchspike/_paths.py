@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
+from .kernels.conv_pool import is_max_pool_2x2
 from .neurons import IF, LIF, Feedback, Neuron
 
 PATHS = ("auto", "folded", "per-step")
@@ -329,7 +330,13 @@ def explain_layer(layer: nn.Module, after: nn.Module | None, module_plan: Plan |
                 how += "; with the Linear after it as one node when a gradient is needed"
         return how
     if module_plan is None:
-        return "stateless: once on all steps as [T*B, ...] (time folded into the batch)"
+        how = "stateless: once on all steps as [T*B, ...] (time folded into the batch)"
+        if type(layer) is nn.Conv2d and is_max_pool_2x2(after):
+            how += (
+                "; with the 2x2 max pooling after it in one native pass where its input is "
+                "sparse binary events or spikes (kernels.event_conv_pool)"
+            )
+        return how
     names = ", ".join(n for n, m in stateful(layer, "") if isinstance(m, Neuron))
     if module_plan.path == "folded":
         why = "; ".join(module_plan.reasons) or "every operation acts on each sample alone"
