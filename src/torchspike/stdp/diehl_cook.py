@@ -30,6 +30,8 @@ batch then adds the sum of the samples' weight and ``theta`` changes and renorma
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import torch
@@ -85,6 +87,16 @@ def _one_spike(fired: Tensor, over: Tensor) -> Tensor:
     best = torch.where(e, over[0], -math.inf).argmax(1, keepdim=True)
     keep = torch.zeros_like(e).scatter_(1, best, True).logical_and_(e)
     return torch.stack([keep, fired[1]])
+
+
+def _pre_trace(
+    samples: Tensor, *, x_pre: Tensor | None, last_pre: Tensor, t: int, c_pre: float
+) -> Tensor:
+    """The pre trace of ``samples`` at step ``t``: the all-to-all ``x_pre`` if kept, else the
+    nearest-spike ``exp(-(t - last pre spike) * dt / tau_pre)``, computed for those rows only."""
+    if x_pre is not None:
+        return x_pre[samples]
+    return torch.exp((last_pre[samples] - t) * c_pre)
 
 
 def _normalize_(w: Tensor, dim: int, norm: float) -> None:
@@ -234,7 +246,7 @@ class DiehlCook(nn.Module):
                 gi_e.add_(zi.sum(1, keepdim=True) - zi, alpha=p.w_ie)
                 rows = ze.any(1).nonzero().squeeze(1) if learn else ()
                 if len(rows):
-                    pre = x_pre if x_pre is not None else torch.exp((last_pre - t) * c_pre)
+                    pre = partial(_pre_trace, x_pre=x_pre, last_pre=last_pre, t=t, c_pre=c_pre)
                     if private:
                         self._potentiate_own(wf, ze, pre, post2)
                         th[0].add_(fired[0].to(dtype), alpha=p.theta_plus)
@@ -277,26 +289,30 @@ class DiehlCook(nn.Module):
         p = self.params
         return w.sub(p.w_max * self.unit).neg_().clamp_(min=0).div_(self.unit).pow_(p.mu)
 
-    def _potentiate_own(self, wf, ze, pre: Tensor, post2) -> None:
-        """LTP of each spiking neuron's weights in its own sample's copy ``wf``, clamped."""
+    def _potentiate_own(self, wf, ze, pre: Callable[[Tensor], Tensor], post2) -> None:
+        """LTP of each spiking neuron's weights in its own sample's copy ``wf``, clamped;
+        ``pre(samples)`` is the pre trace of those samples."""
         p, n = self.params, self.n_neurons
         b, j = ze.nonzero(as_tuple=True)
         gain = torch.full_like(b, p.nu_post * self.unit, dtype=wf.dtype)
         if post2 is not None:
             gain = gain * post2[b, j]
         cols = wf.view(-1, self.n_inputs, n)[b, :, j]  # [spikes, n_inputs]
-        x = pre[b] if p.rule == "triplet" else (pre[b] - p.x_tar).mul_(self._room(cols))
+        x = pre(b) if p.rule == "triplet" else (pre(b) - p.x_tar).mul_(self._room(cols))
         cols.addcmul_(x, gain[:, None]).clamp_(0.0, p.w_max * self.unit)
         wf.view(-1, self.n_inputs, n)[b, :, j] = cols
 
-    def _potentiate(self, w, ze, rows, pre: Tensor, post2) -> None:
+    def _potentiate(self, w, ze, rows, pre: Callable[[Tensor], Tensor], post2) -> None:
         """LTP on post spikes: ``w += nu_post * x (x) (z * post2)`` (``triplet``, ``x`` the pre
-        trace) or ``w += nu_post * (x - x_tar) (x) z * (w_max - w)^mu`` (``power_law``), clamped."""
+        trace ``pre(rows)``) or ``w += nu_post * (x - x_tar) (x) z * (w_max - w)^mu``
+        (``power_law``, on the columns of the neurons that fired), clamped."""
         p = self.params
         ltp = ze[rows] if post2 is None else ze[rows] * post2[rows]
         if p.rule == "triplet":
-            w.addmm_(pre[rows].t(), ltp, alpha=p.nu_post * self.unit)
+            w.addmm_(pre(rows).t(), ltp, alpha=p.nu_post * self.unit)
         else:
-            dw = (pre[rows] - p.x_tar).t().mm(ltp)
-            w.addcmul_(dw, self._room(w), value=p.nu_post * self.unit)
+            fired = ltp.any(0).nonzero().squeeze(1)
+            dw = (pre(rows) - p.x_tar).t().mm(ltp[:, fired])
+            cols = w[:, fired]
+            w[:, fired] = cols.addcmul_(dw, self._room(cols), value=p.nu_post * self.unit)
         w.clamp_(0.0, p.w_max * self.unit)
