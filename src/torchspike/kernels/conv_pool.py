@@ -96,19 +96,22 @@ class _MaxPool2x2(torch.autograd.Function):
         return max_unpool_2x2(gy, index, ctx.shape, native_index=ctx.native)
 
 
-def max_unpool_2x2(gy: Tensor, index: Tensor, shape: torch.Size, *, native_index: bool) -> Tensor:
+def max_unpool_2x2(
+    gy: Tensor, index: Tensor, shape: torch.Size, *, native_index: bool, threads: int = 0
+) -> Tensor:
     """The gradient of the pooling's channels-last input of ``shape`` [N, C, H, W] from that of
     its output ``gy``: ``gy`` at the first maximum of each window (``index``, NCHW as the native
     kernel makes it if ``native_index``, else [N, Ho, Wo, C]), zero elsewhere; channels-last.
-    Differentiable in ``gy`` where grad mode is on (a double backward)."""
+    Differentiable in ``gy`` where grad mode is on (a double backward). ``threads``: those of
+    the native kernel (0: PyTorch's number)."""
     n, c, h, w = shape
     ho, wo = h // 2, w // 2
     lib = native.library() if native_index and not torch.is_grad_enabled() else None
     if lib is not None:
         q = gy.new_empty(n, h, w, c)
         gy = gy.contiguous()
-        args = (gy.data_ptr(), index.data_ptr(), q.data_ptr(), n, c, h, w, native.threads())
-        native.check(lib.pool2x2_backward(*args))
+        args = (gy.data_ptr(), index.data_ptr(), q.data_ptr(), n, c, h, w)
+        native.check(lib.pool2x2_backward(*args, threads or native.threads()))
         return q.permute(0, 3, 1, 2)
     if native_index:
         index = index.permute(0, 2, 3, 1)

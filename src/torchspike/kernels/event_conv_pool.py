@@ -106,12 +106,15 @@ class _EventConvPool2d(torch.autograd.Function):
 def _input_grad(gy: Tensor, index: Tensor, weight: Tensor, ctx) -> Tensor:
     """The dense input gradient, ``CHUNK_BYTES`` of the convolution's output gradient at a time
     (made from the pooled one): neither that gradient nor oneDNN's buffers for it exist for the
-    whole batch at once."""
+    whole batch at once. Each chunk's small unpooling runs on one thread: a parallel region per
+    chunk costs more than it saves where other processes share the cores."""
     n, co, ho, wo = ctx.conv_shape
     rows = max(1, CHUNK_BYTES // (co * ho * wo * gy.element_size()))
     gx = empty(ctx.workspace, ctx.x_shape, gy.dtype, gy.device)
     for i in range(0, n, rows):
         part = gy[i : i + rows]
-        g = max_unpool_2x2(part, index[i : i + rows], (len(part), co, ho, wo), native_index=True)
+        g = max_unpool_2x2(
+            part, index[i : i + rows], (len(part), co, ho, wo), native_index=True, threads=1
+        )
         gx[i : i + rows] = input_grad((len(part), *ctx.x_shape[1:]), weight, g, ctx.padding)
     return gx
