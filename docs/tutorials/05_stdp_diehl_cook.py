@@ -21,9 +21,9 @@
 #
 # - **small** (default): the rule on a few synapses, then 36 neurons on the 8x8 digits;
 # - **full** (`TORCHSPIKE_TUTORIAL=full` or `--full`): the recipes `diehl-cook-100` (seed 0,
-#   79.56% recorded) and `diehl-cook-400` (89.51% recorded) read back from
+#   83.40% recorded) and `diehl-cook-400` (89.51% recorded) read back from
 #   `$TORCHSPIKE_RUNS/diehl-cook-100-s0` and `$TORCHSPIKE_RUNS/diehl-cook-400` (trained by
-#   `torchspike train --recipe ...` when missing: 20-35 minutes each).
+#   `torchspike train --recipe ...` when missing: 14-35 minutes each).
 
 # %%
 import json
