@@ -425,7 +425,8 @@ def main() -> int:
     checks = {}
     if not args.skip_check:
         fc = [c for c in args.configs if c not in CONV_CONFIGS]
-        checks = run_checks(fc, contenders, args.seed, args.check_gains) if fc else {}
+        fc_contenders = for_config(fc[0], contenders) if fc else {}  # no channels-last floor
+        checks = run_checks(fc, fc_contenders, args.seed, args.check_gains) if fc else {}
         for cfg in args.configs:
             if cfg in ("n", "v"):  # the inference variants run the same networks
                 run = for_config(cfg, contenders)
