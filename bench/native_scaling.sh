@@ -1,6 +1,6 @@
 #!/bin/bash
 # scaling of config n after the native kernels: torchspike vs snnTorch, alternating, 2 threads
-cd /work/main
+cd "$(dirname "$0")/.."
 for v in "--steps 25" "--steps 100" "--batch 8" "--batch 64" "--density 0.005" "--density 0.05" "--density 0.1" "--density 0.2"; do
   for peer in torchspike snntorch; do
     py=.venv/bin/python; [ $peer = snntorch ] && py=.venv-peers/bin/python
