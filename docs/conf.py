@@ -74,7 +74,7 @@ autosummary_generate = False
 # (torch, numpy, the standard library) and to private modules named in docstrings.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(torch|numpy|np|nn|optim|collections|typing|pathlib|os|io|enum)(\..*)?"),
+    (r"py:.*", r"(torch|numpy|np|nn|optim|collections|typing|pathlib|os|io|enum|ctypes)(\..*)?"),
     (r"py:.*", r"(Tensor|Module|Parameter|Path|Any|Callable|Iterable|Iterator|Sequence)"),
     (r"py:.*", r"(Mapping|NamedTuple|ContextManager|AbstractContextManager|PathLike)"),
     (r"py:.*", r"(int|float|str|bool|None|dict|list|tuple|type|object|bytes|slice)"),
