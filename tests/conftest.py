@@ -1,11 +1,24 @@
-"""Fixtures shared by the CLI tests: the one-line refusal check and a finished tiny run."""
+"""Fixtures shared by several test files: the CLI's one-line refusal check and a finished tiny
+run, and the skip where the native kernels cannot be built."""
 
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
 
 from torchspike.app import cli
+from torchspike.kernels import native
+
+
+@pytest.fixture
+def native_kernels() -> None:
+    """Skip the test where the native kernels do not build here (no working C compiler; the
+    library's warning about it is not the test's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if native.library() is None:
+            pytest.skip("no working C compiler")
 
 
 @pytest.fixture

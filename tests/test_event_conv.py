@@ -1,25 +1,16 @@
 """The event convolution (kernels.event_conv) against F.conv2d and autograd, and where
 SpikingNet uses it."""
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import torchspike as ts
-from torchspike.kernels import event_conv, event_conv_pool, native
+from torchspike.kernels import event_conv, event_conv_pool
 from torchspike.kernels.event_conv import event_conv2d, maybe_event_conv
 
-
-def _available() -> bool:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return native.library() is not None
-
-
-pytestmark = pytest.mark.skipif(not _available(), reason="no working C compiler")
+pytestmark = pytest.mark.usefixtures("native_kernels")
 
 
 def _events(shape, density, seed=0):

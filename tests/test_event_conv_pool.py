@@ -2,37 +2,24 @@
 against F.conv2d + F.max_pool2d and autograd, against the two kernels one after the other, and
 where SpikingNet uses it."""
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import torchspike as ts
-from torchspike.kernels import event_conv, event_conv_pool, native
+from torchspike.kernels import event_conv, event_conv_pool
 from torchspike.kernels.conv_pool import max_pool_2x2
 from torchspike.kernels.event_conv import maybe_event_conv
 from torchspike.kernels.event_conv_pool import maybe_event_conv_pool
 from torchspike.kernels.workspace import Workspace
 
-
-def _available() -> bool:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return native.library() is not None
-
-
-pytestmark = pytest.mark.skipif(not _available(), reason="no working C compiler")
+pytestmark = pytest.mark.usefixtures("native_kernels")
 
 
 def _events(shape, density, seed=0):
     gen = torch.Generator().manual_seed(seed)
     return (torch.rand(shape, generator=gen) < density).float()
-
-
-def _grads(y, inputs, gy):
-    return torch.autograd.grad(y, inputs, gy)
 
 
 def _check(x, conv, *, grad_x=True):
@@ -48,7 +35,7 @@ def _check(x, conv, *, grad_x=True):
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
     gy = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
     params = [p for p in (conv.weight, conv.bias) if p is not None and p.requires_grad]
-    grads = [_grads(out, [xi, *params] if grad_x else params, gy) for out, xi in zip(
+    grads = [torch.autograd.grad(out, [xi, *params] if grad_x else params, gy) for out, xi in zip(
         (y, unfused, ref), xs, strict=True)]  # fmt: skip
     for k, (g, g_unfused, g_ref) in enumerate(zip(*grads, strict=True)):
         if grad_x and k == 0:  # oneDNN's, in chunks of samples: summed in another order

@@ -10,22 +10,14 @@ import torch.nn.functional as F
 from torchspike.kernels import native
 from torchspike.kernels.conv_pool import max_pool_2x2
 
-
-def available() -> bool:
-    """Whether the kernels build here (a broken compiler's warning is not this test's)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return native.library() is not None
-
-
-needs_native = pytest.mark.skipif(not available(), reason="no working C compiler")
+needs_native = pytest.mark.usefixtures("native_kernels")
 
 
 @pytest.fixture(params=["native", "torch"])
 def path(request, monkeypatch):
     """Each test twice: with the native kernels (skipped without a compiler) and without."""
-    if request.param == "native" and not available():
-        pytest.skip("no working C compiler")
+    if request.param == "native":
+        request.getfixturevalue("native_kernels")
     monkeypatch.setenv("TORCHSPIKE_NATIVE", "1" if request.param == "native" else "0")
     return request.param
 
