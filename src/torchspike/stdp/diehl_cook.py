@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from .. import _checks as check
 from .events import Events
 from .params import DiehlCookParams
+from .rules import potentiation_room
 
 REFERENCE_INPUTS = 784
 
@@ -285,9 +286,9 @@ class DiehlCook(nn.Module):
         return counts
 
     def _room(self, w: Tensor) -> Tensor:
-        """The power-law rule's weight dependence ``(w_max - w)^mu``, in the weights' units."""
-        p = self.params
-        return w.sub(p.w_max * self.unit).neg_().clamp_(min=0).div_(self.unit).pow_(p.mu)
+        """The power-law rule's weight dependence ``(w_max - w)^mu``, ``w`` in units of 784 /
+        n_inputs (:func:`~torchspike.stdp.rules.potentiation_room`)."""
+        return potentiation_room(w / self.unit, self.params.w_max, self.params.mu)
 
     def _potentiate_own(self, wf, ze, pre: Callable[[Tensor], Tensor], post2) -> None:
         """LTP of each spiking neuron's weights in its own sample's copy ``wf``, clamped;

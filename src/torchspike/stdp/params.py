@@ -11,7 +11,7 @@ SYNAPSES = ("conductance", "current")
 G_DECAYS = ("exact", "euler")
 BATCH_WEIGHTS = ("shared", "private")
 RULES = ("triplet", "power_law")
-_POSITIVE = ("dt", "t_present", "rate_scale", "intensity", "norm", "w_max")
+_POSITIVE = ("dt", "t_present", "rate_scale", "intensity", "norm", "w_max", "mu")
 _NON_NEGATIVE = ("t_rest", "t_ref_e", "t_lock_e", "t_ref_i", "t_lock_i", "theta_init", "w_init")
 _NON_NEGATIVE += ("theta_plus", "nu_pre", "nu_post", "min_spikes", "max_retries", "x_tar")
 
@@ -99,7 +99,7 @@ class DiehlCookParams:
             value = getattr(self, f.name)
             if f.name in _NON_NEGATIVE:
                 check.non_negative(value, f.name)
-            if (f.name.startswith("tau") or f.name in _POSITIVE + ("mu",)) and value is not None:
+            if (f.name.startswith("tau") or f.name in _POSITIVE) and value is not None:
                 check.positive(value, f.name)
         if self.rule == "power_law" and self.tau_post2 is not None:
             raise ValueError(

@@ -30,6 +30,11 @@ from .traces import MODES, add_spikes, decay, trace_step
 BOUNDS = ("hard", "soft")
 
 
+def potentiation_room(w: Tensor, w_max: float, mu: float) -> Tensor:
+    """The soft bound of potentiation, ``f_+(w) = (w_max - w)^mu`` (0 from ``w_max`` on)."""
+    return (w_max - w).clamp_min(0) ** mu
+
+
 class STDPState(NamedTuple):
     pre: Tensor  # x: pre trace, shaped like the layer input
     post: Tensor  # y: post trace, shaped like the layer output
@@ -129,7 +134,7 @@ class STDP:
         ltp = correlate(ltp_post, x - self.x_tar if self.x_tar else x, self.layer)
         ltd = correlate(y, pre, self.layer)
         if self.bound == "soft":
-            ltp = ltp * (self.w_max - w).clamp_min(0) ** self.mu
+            ltp = ltp * potentiation_room(w, self.w_max, self.mu)
             ltd = ltd * (w - self.w_min).clamp_min(0) ** self.mu
         dw = self.nu_post * ltp - self.nu_pre * ltd
         self.accumulate(dw)
