@@ -34,7 +34,7 @@ def one_pass(conv: nn.Conv2d, x: torch.Tensor, fused: bool) -> tuple[float, floa
     if fused:
         y = maybe_event_conv_pool(conv, POOL, x)
     else:
-        y = max_pool_2x2(maybe_event_conv(conv, x, channels_last=True))
+        y = max_pool_2x2(maybe_event_conv(conv, x))
     t1 = time.perf_counter()
     gy = torch.randn(y.shape)
     t2 = time.perf_counter()

@@ -27,7 +27,7 @@ def one_pass(conv: nn.Conv2d, x: Tensor, event: bool) -> float:
     x = x.detach().requires_grad_(x.requires_grad)
     start = time.perf_counter()
     if event:
-        y = event_conv.maybe_event_conv(conv, x, channels_last=True)
+        y = event_conv.maybe_event_conv(conv, x)
         assert y is not None
     else:
         y = conv(x.contiguous(memory_format=torch.channels_last))

@@ -38,36 +38,42 @@ def _reference(net: ts.SpikingNet, xs: torch.Tensor) -> torch.Tensor:
     return xs
 
 
-def test_channels_last_only_for_a_convolution_with_few_channels_before_a_2x2_max_pool():
-    x, pool = torch.rand(2, 3, 5, 5), nn.MaxPool2d(2)
-    cl = channels_last(nn.Conv2d(3, 4, 3), x, pool)
-    assert cl.is_contiguous(memory_format=torch.channels_last)
-    assert channels_last(nn.MaxPool2d(2), x, pool) is x
+def test_channels_last_for_every_cpu_convolution_and_nothing_else():
+    x = torch.rand(2, 3, 5, 5)
+    assert channels_last(nn.Conv2d(3, 4, 3), x).is_contiguous(memory_format=torch.channels_last)
     wide = torch.rand(2, 32, 5, 5)
-    assert channels_last(nn.Conv2d(32, 4, 3), wide, pool) is wide  # many channels: NCHW pays
-    assert channels_last(nn.Linear(5, 4), x, pool) is x
-    # followed by anything else (BatchNorm, a neuron, a 3x3 pooling, nothing): NCHW pays
-    for then in (None, nn.BatchNorm2d(4), ts.LIF(0.9), nn.MaxPool2d(3), nn.AvgPool2d(2)):
-        assert channels_last(nn.Conv2d(3, 4, 3), x, then) is x
+    assert channels_last(nn.Conv2d(32, 4, 3), wide).is_contiguous(memory_format=torch.channels_last)
+    for other in (nn.MaxPool2d(2), nn.BatchNorm2d(3), nn.Conv1d(3, 4, 3), nn.Linear(5, 4)):
+        assert channels_last(other, x) is x
+    unbatched = torch.rand(3, 5, 5)
+    assert channels_last(nn.Conv2d(3, 4, 3), unbatched) is unbatched
 
 
-def test_spiking_net_runs_channels_last_only_where_a_2x2_max_pool_follows(monkeypatch):
+def test_spiking_net_keeps_channels_last_from_each_convolution_through_bn_lif_and_pool(
+    monkeypatch,
+):
     import torchspike.steps as steps
 
-    seen = []
+    convs, lifs = [], []
     real = steps.channels_last
 
-    def spy(layer, x, then=None):
-        out = real(layer, x, then)
+    def spy(layer, x):
+        out = real(layer, x)
         if isinstance(layer, nn.Conv2d):
-            seen.append(out.is_contiguous(memory_format=torch.channels_last))
+            convs.append(x.is_contiguous(memory_format=torch.channels_last))
         return out
 
     monkeypatch.setattr(steps, "channels_last", spy)
     monkeypatch.setenv("TORCHSPIKE_NATIVE", "0")  # dense convolutions only (no event_conv)
+    net = _net()
+    for layer in net.layers:
+        if isinstance(layer, ts.LIF):
+            layer.register_forward_hook(lambda m, args, out: lifs.append(out[0][0]))
     xs = (torch.rand(4, 3, 2, 8, 8) < 0.3).float()
-    _net()(xs)  # Conv-MaxPool-LIF, then Conv-BatchNorm-LIF
-    assert seen == [True, False]
+    net(xs)  # Conv-MaxPool-LIF, then Conv-BatchNorm-LIF
+    assert convs == [False, True]  # NCHW input events, then the first block's spikes
+    cl = [s.dim() == 4 and s.is_contiguous(memory_format=torch.channels_last) for s in lifs]
+    assert cl == [True, True, False]  # after the pooling, after BatchNorm; after the Linear
 
 
 @pytest.mark.parametrize("static", [False, True])
@@ -98,28 +104,16 @@ def test_conv_net_matches_the_plain_layers_step_by_step(static):
         torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-5 * scale)
 
 
-@pytest.mark.parametrize("shape", [(3, 5, 8, 8), (2, 4, 7, 9), (2, 3, 2, 3)])
-def test_max_pool_2x2_is_max_pool2d_exactly(shape):
-    """Maxima and gradients bit for bit, ties included (integer values: many equal maxima go
-    to the first in scan order), odd sizes (the dropped row/column gets zero gradient)."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randint(-2, 3, shape, generator=gen).float()
-    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
-    y = max_pool_2x2(x)
-    ref = torch.nn.functional.max_pool2d(x, 2)
-    assert torch.equal(y, ref) and y.is_contiguous()
-    gy = torch.randn(ref.shape, generator=gen)
-    (gx,) = torch.autograd.grad(y, x, gy)
-    (gref,) = torch.autograd.grad(ref, x, gy)
-    assert torch.equal(gx, gref)
-    assert gx.is_contiguous(memory_format=torch.channels_last)
-
-
-def test_max_pool_2x2_only_where_it_is_max_pool2d_of_channels_last():
+def test_max_pool_2x2_only_where_it_is_max_pool2d_of_channels_last(monkeypatch):
+    """Channels-last always; NCHW float32 only with the native kernels (tests/test_native.py)."""
     x = torch.rand(2, 3, 6, 6).contiguous(memory_format=torch.channels_last)
     assert is_pool_2x2(nn.MaxPool2d(2), x)
     assert is_pool_2x2(nn.MaxPool2d((2, 2), stride=2), x)
+    monkeypatch.setenv("TORCHSPIKE_NATIVE", "0")
     assert not is_pool_2x2(nn.MaxPool2d(2), x.contiguous())
+    monkeypatch.delenv("TORCHSPIKE_NATIVE")
+    assert not is_pool_2x2(nn.MaxPool2d(2), x.contiguous().double())
+    assert not is_pool_2x2(nn.MaxPool2d(2), x.transpose(2, 3))  # neither layout
     assert not is_pool_2x2(nn.MaxPool2d(3), x)
     assert not is_pool_2x2(nn.MaxPool2d(2, stride=1), x)
     assert not is_pool_2x2(nn.MaxPool2d(2, padding=1), x)

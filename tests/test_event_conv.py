@@ -21,7 +21,7 @@ def _events(shape, density, seed=0):
 def _check(x, conv, *, grad_x=True):
     """Values and the gradients of input, weight and bias against F.conv2d's."""
     x = x.clone().requires_grad_(grad_x)
-    y = maybe_event_conv(conv, x, channels_last=True)
+    y = maybe_event_conv(conv, x)
     assert y is not None and y.is_contiguous(memory_format=torch.channels_last)
     ref = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
@@ -65,25 +65,27 @@ def test_event_conv_of_no_spikes_and_of_all_ones(monkeypatch):
 def test_event_conv_only_for_sparse_binary_input_of_a_plain_conv():
     conv = nn.Conv2d(2, 4, 3)
     x = _events((2, 2, 8, 8), 0.05)
-    assert maybe_event_conv(conv, x, channels_last=False).is_contiguous()
-    assert maybe_event_conv(conv, x * 0.5, channels_last=True) is None  # not binary
-    assert maybe_event_conv(conv, _events((2, 2, 8, 8), 0.5), channels_last=True) is None
-    assert maybe_event_conv(conv, x.double(), channels_last=True) is None
-    assert maybe_event_conv(conv, x.contiguous(memory_format=torch.channels_last), True) is None
+    assert maybe_event_conv(conv, x).is_contiguous(memory_format=torch.channels_last)
+    assert maybe_event_conv(conv, x * 0.5) is None  # not binary
+    assert maybe_event_conv(conv, _events((2, 2, 8, 8), 0.5)) is None
+    assert maybe_event_conv(conv, x.double()) is None
+    spikes_cl = x.contiguous(memory_format=torch.channels_last)  # a neuron's output after BN
+    assert torch.equal(maybe_event_conv(conv, spikes_cl), maybe_event_conv(conv, x))
+    assert maybe_event_conv(conv, x.transpose(2, 3)) is None  # neither layout
     for other in (nn.Conv2d(2, 4, 3, stride=2), nn.Conv2d(2, 4, 3, dilation=2),
                   nn.Conv2d(2, 4, 3, groups=2), nn.Conv2d(2, 4, 3, padding="same"),
                   nn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect")):  # fmt: skip
-        assert maybe_event_conv(other, x, channels_last=True) is None
+        assert maybe_event_conv(other, x) is None
     hooked = nn.Conv2d(2, 4, 3)
     hooked.register_forward_hook(lambda *args: None)
-    assert maybe_event_conv(hooked, x, channels_last=True) is None
+    assert maybe_event_conv(hooked, x) is None
     with torch.autocast("cpu"):
-        assert maybe_event_conv(conv, x, channels_last=True) is None
+        assert maybe_event_conv(conv, x) is None
 
 
 def test_event_conv_off_when_native_is_off(monkeypatch):
     monkeypatch.setenv("TORCHSPIKE_NATIVE", "0")
-    assert maybe_event_conv(nn.Conv2d(2, 4, 3), _events((2, 2, 8, 8), 0.05), True) is None
+    assert maybe_event_conv(nn.Conv2d(2, 4, 3), _events((2, 2, 8, 8), 0.05)) is None
 
 
 def test_event_conv_double_backward():
@@ -145,7 +147,7 @@ def test_event_conv_not_under_forward_ad_or_torch_func():
     conv, x = nn.Conv2d(2, 4, 3), _events((2, 2, 8, 8), 0.05)
     with fwAD.dual_level():
         dual = fwAD.make_dual(x, torch.ones_like(x))
-        assert maybe_event_conv(conv, dual, channels_last=True) is None
+        assert maybe_event_conv(conv, dual) is None
     seen = []
-    torch.func.vmap(lambda x: seen.append(maybe_event_conv(conv, x, True)) or x)(x[None])
+    torch.func.vmap(lambda x: seen.append(maybe_event_conv(conv, x)) or x)(x[None])
     assert seen == [None]

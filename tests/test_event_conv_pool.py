@@ -29,7 +29,7 @@ def _check(x, conv, *, grad_x=True):
     xs = [x.clone().requires_grad_(grad_x) for _ in range(3)]
     y = maybe_event_conv_pool(conv, pool, xs[0])
     assert y is not None and y.is_contiguous()
-    unfused = max_pool_2x2(maybe_event_conv(conv, xs[1], channels_last=True))
+    unfused = max_pool_2x2(maybe_event_conv(conv, xs[1]))
     ref = pool(F.conv2d(xs[2], conv.weight, conv.bias, padding=conv.padding))
     assert torch.equal(y, unfused)
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
@@ -103,7 +103,9 @@ def test_all_ones_fall_back_over_the_density_threshold(monkeypatch):
 
 def test_only_a_plain_2x2_max_pooling_of_an_event_conv():
     conv, x = nn.Conv2d(2, 4, 3), _events((2, 2, 8, 8), 0.05)
-    assert maybe_event_conv_pool(conv, nn.MaxPool2d(2), x) is not None
+    y = maybe_event_conv_pool(conv, nn.MaxPool2d(2), x)
+    spikes_cl = x.contiguous(memory_format=torch.channels_last)  # a neuron's output after BN
+    assert torch.equal(maybe_event_conv_pool(conv, nn.MaxPool2d(2), spikes_cl), y)
     hooked = nn.MaxPool2d(2)
     hooked.register_forward_hook(lambda *args: None)
     for pool in (None, nn.MaxPool2d(3), nn.MaxPool2d(2, ceil_mode=True), nn.MaxPool2d(2, 1),

@@ -199,3 +199,23 @@ def test_compile_failure_falls_back_to_eager_with_a_warning(monkeypatch):
     assert kernels._failed == {"direct_grad"}
     assert torch.equal(results[0][0], results[1][0])
     torch.testing.assert_close(results[0][1], results[1][1])
+
+
+def test_a_lif_started_without_state_keeps_no_full_tensor_of_zeros():
+    """The fused kernel saves its start state for the backward: a fresh start is one zero
+    expanded to [B, N], not a [B, N] buffer, with the same spikes and gradients."""
+    lif = ts.LIF(0.9)
+    xs = (torch.rand(5, 4, 6) * 1.5).requires_grad_()
+    sizes = []
+
+    def pack(t):
+        sizes.append((tuple(t.shape), t.untyped_storage().nbytes()))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out, _ = lif(xs)
+    assert ((4, 6), 4) in sizes and not any(size == (4, 6) and n > 4 for size, n in sizes)
+    ref, _ = lif(xs, ts.neurons.LIFState(torch.zeros(4, 6)))
+    assert torch.equal(out, ref) and 0 < float(out.detach().mean()) < 1
+    gy = torch.randn(out.shape)
+    assert torch.equal(torch.autograd.grad(out, xs, gy)[0], torch.autograd.grad(ref, xs, gy)[0])

@@ -55,26 +55,40 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, compile
     assert list((tmp_path / "torchspike").glob("*")) == []  # nothing half-written left
 
 
+LAYOUTS = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format}
+
+
+@pytest.fixture(params=list(LAYOUTS))
+def layout(request) -> torch.memory_format:
+    """The pooling's input after a convolution (channels-last) or after a neuron (NCHW)."""
+    return LAYOUTS[request.param]
+
+
 @pytest.mark.parametrize(
     "shape", [(3, 5, 8, 8), (2, 4, 7, 9), (2, 3, 2, 3), (1, 12, 30, 30), (2, 13, 11, 11)]
 )
-def test_max_pool_2x2_equals_max_pool2d_bit_for_bit(path, shape):
-    """Ties (integer values: the first maximum in scan order wins), odd sizes (the dropped row
-    and column get zero gradient), channel counts with and without a remainder of four."""
+def test_max_pool_2x2_equals_max_pool2d_bit_for_bit(path, layout, shape):
+    """Ties (integer values: the first maximum in scan order wins; binary spikes below),
+    odd sizes (the dropped row and column get zero gradient), channel counts with and without
+    a remainder of four; output in the input's layout, and so the input gradient (NCHW only
+    with the native kernel), whatever the output gradient's layout."""
     gen = torch.Generator().manual_seed(0)
-    x = torch.randint(-2, 3, shape, generator=gen).float()
-    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
-    y, ref = max_pool_2x2(x), F.max_pool2d(x, 2)
-    assert torch.equal(y, ref) and y.is_contiguous()
-    gy = torch.randn(ref.shape, generator=gen)
-    (gx,) = torch.autograd.grad(y, x, gy)
-    (gref,) = torch.autograd.grad(ref, x, gy)
-    assert torch.equal(gx, gref) and gx.is_contiguous(memory_format=torch.channels_last)
+    for x in (torch.randint(-2, 3, shape, generator=gen), torch.rand(shape, generator=gen) < 0.3):
+        x = x.float().contiguous(memory_format=layout).requires_grad_()
+        y, ref = max_pool_2x2(x), F.max_pool2d(x, 2)
+        assert torch.equal(y, ref) and y.is_contiguous(memory_format=layout)
+        for gy in (torch.randn(ref.shape, generator=gen), torch.randn(ref.shape).contiguous(
+                memory_format=torch.channels_last)):  # fmt: skip
+            (gx,) = torch.autograd.grad(y, x, gy, retain_graph=True)
+            (gref,) = torch.autograd.grad(ref, x, gy, retain_graph=True)
+            assert torch.equal(gx, gref)
+            native_nchw = layout == torch.contiguous_format and native.library() is not None
+            assert gx.is_contiguous(memory_format=layout if native_nchw else torch.channels_last)
 
 
-def test_max_pool_2x2_double_backward_after_the_native_forward(path):
+def test_max_pool_2x2_double_backward_after_the_native_forward(path, layout):
     x = torch.randint(-2, 3, (2, 5, 6, 7)).float()
-    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    x = x.contiguous(memory_format=layout).requires_grad_()
     gy = torch.randn(2, 5, 3, 3, requires_grad=True)
     (plain,) = torch.autograd.grad(max_pool_2x2(x), x, gy)
     (graphed,) = torch.autograd.grad(max_pool_2x2(x), x, gy, create_graph=True)
@@ -85,11 +99,11 @@ def test_max_pool_2x2_double_backward_after_the_native_forward(path):
 
 
 @needs_native
-def test_max_pool_2x2_native_routes_nan_as_pytorch():
+def test_max_pool_2x2_native_routes_nan_as_pytorch(layout):
     x = torch.zeros(1, 4, 4, 4)
     x[0, 0, 0, 1] = x[0, 1, 1, 0] = x[0, 2, 0, 0] = x[0, 3, 1, 1] = float("nan")
     x[0, 2, 1, 1] = float("nan")
-    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    x = x.contiguous(memory_format=layout).requires_grad_()
     y, ref = max_pool_2x2(x), F.max_pool2d(x, 2)
     assert torch.equal(y.isnan(), ref.isnan()) and torch.equal(y.nan_to_num(), ref.nan_to_num())
     gy = torch.randn(ref.shape)

@@ -152,7 +152,7 @@ class SpikingNet(nn.Module):
                 if fused is not None:
                     xs, owned, spikes, i = fused, True, False, i + 1
                     continue
-                xs, owned = _plain(name, layer, xs, spikes, workspace, then=after)
+                xs, owned = _plain(name, layer, xs, spikes, workspace)
                 spikes = False
                 continue
             s = next(states) if states is not None else None
@@ -256,11 +256,11 @@ def _not_in_a_scope() -> None:
 
 
 def _plain(
-    name: str, layer: nn.Module, xs: Tensor, spikes: bool = False, workspace=None, then=None
+    name: str, layer: nn.Module, xs: Tensor, spikes: bool = False, workspace=None
 ) -> tuple[Tensor, bool]:
     """:func:`fold_time_owned`, naming ``layer`` when it does not return one tensor."""
     try:
-        return fold_time_owned(layer, xs, spikes, workspace=workspace, then=then)
+        return fold_time_owned(layer, xs, spikes, workspace=workspace)
     except (AttributeError, TypeError) as error:
         try:  # only after a failure: what does the layer return for one step?
             with torch.no_grad():

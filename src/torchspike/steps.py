@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .kernels.conv_pool import is_max_pool_2x2, is_pool_2x2, max_pool_2x2
+from .kernels.conv_pool import is_pool_2x2, max_pool_2x2
 from .kernels.event_conv import maybe_event_conv
 from .kernels.event_conv_pool import maybe_event_conv_pool
 from .kernels.folded_linear import folded_linear
@@ -60,18 +60,17 @@ def fold_time_owned(
     spikes: bool = False,
     *,
     workspace: Workspace | None = None,
-    then: nn.Module | None = None,
 ) -> tuple[Tensor, bool]:
     """:func:`fold_time`, and whether its result is a new tensor that nothing else refers to
     (no view, no hook saw it), which the next neuron may overwrite. A plain Linear runs as
     :func:`~torchspike.kernels.folded_linear.folded_linear` with a ``workspace`` (its output
     and input gradient in reused buffers) or with ``spikes``: ``xs`` holds only 0s and 1s (a
-    spiking neuron's output), kept as bytes for the weight gradient. ``then``: the layer that
-    takes the result (a convolution before a 2x2 max pooling runs channels-last)."""
+    spiking neuron's output), kept as bytes for the weight gradient. A CPU Conv2d runs
+    channels-last (:func:`channels_last`)."""
     steps = xs.shape[0]
     if is_static(xs):
         with _stateless(layer, xs):
-            y = layer(xs[0])
+            y = layer(channels_last(layer, xs[0]))
         return y.unsqueeze(0).expand(steps, *y.shape), False
     x = xs.reshape(steps * xs.shape[1], *xs.shape[2:])
     if plain_linear(layer, x):
@@ -83,15 +82,15 @@ def fold_time_owned(
             y = folded_linear(x, w, b, shape, spikes_as_bytes=as_bytes, workspace=workspace)
         if y is not None:
             return y, True
-    if is_pool_2x2(layer, x):  # after a channels-last convolution (kernels.conv_pool)
-        y = max_pool_2x2(x)
+    if is_pool_2x2(layer, x):  # after a convolution or a neuron (kernels.conv_pool)
+        y = max_pool_2x2(x, workspace)
         return y.view(steps, xs.shape[1], *y.shape[1:]), True
     if type(layer) is nn.Conv2d:  # input events or spikes: kernels.event_conv
-        y = maybe_event_conv(layer, x, channels_last=is_max_pool_2x2(then))
+        y = maybe_event_conv(layer, x)
         if y is not None:
             return y.view(steps, xs.shape[1], *y.shape[1:]), False
     with _stateless(layer, xs):
-        y = layer(channels_last(layer, x, then))
+        y = layer(channels_last(layer, x))
     return y.reshape(steps, xs.shape[1], *y.shape[1:]), False
 
 
@@ -109,28 +108,14 @@ def fold_conv_pool(
     return None if y is None else y.view(*xs.shape[:2], *y.shape[1:])
 
 
-# channels-last input for a Conv2d with at most this many input channels, followed by a 2x2
-# max pooling (measured on bench/RESULTS_perf_conv.md's networks: oneDNN's NCHW kernels are
-# slowest for few channels, 2.3x at 2 and 1.3x at 12; with 64-128 channels the convolutions
-# alone are 1.2-1.4x faster too, but BatchNorm and the LIF after them then mix layouts and the
-# training step of config v got 1.3-1.5x slower end to end; the nmnist-conv recipe's
-# conv-BatchNorm-LIF-pool blocks, with 2 and 16 input channels, 1.6x slower per batch)
-CHANNELS_LAST_MAX_IN = 16
-
-
-def channels_last(layer: nn.Module, x: Tensor, then: nn.Module | None = None) -> Tensor:
-    """``x`` in channels-last memory for a CPU ``nn.Conv2d`` with few input channels (at most
-    ``CHANNELS_LAST_MAX_IN``) whose output goes to a 2x2 max pooling (``then``), else ``x``: the
-    same values up to float rounding (the sums run in another order). The pooling keeps the
-    layout and returns NCHW (:mod:`.kernels.conv_pool`); the weight keeps its own layout, and
-    so does its gradient."""
-    if (
-        type(layer) is nn.Conv2d
-        and is_max_pool_2x2(then)
-        and layer.in_channels <= CHANNELS_LAST_MAX_IN
-        and x.dim() == 4
-        and x.device.type == "cpu"
-    ):
+def channels_last(layer: nn.Module, x: Tensor) -> Tensor:
+    """``x`` in channels-last memory for a CPU ``nn.Conv2d``, else ``x``: the same values up to
+    float rounding (the sums run in another order). oneDNN's channels-last convolutions beat
+    its NCHW ones, forward and backward (its NCHW path reorders to a blocked layout and back
+    on every call), and the layers after a convolution keep the layout: BatchNorm, a LIF
+    (:mod:`.kernels.layout`) and the 2x2 max pooling (:mod:`.kernels.conv_pool`, which returns
+    NCHW). The weight keeps its own layout, and so does its gradient."""
+    if type(layer) is nn.Conv2d and x.dim() == 4 and x.device.type == "cpu":
         return x.contiguous(memory_format=torch.channels_last)
     return x
 

@@ -1,16 +1,16 @@
-"""2x2 max pooling of a channels-last convolution output, without PyTorch's layout round trips.
+"""2x2 max pooling without PyTorch's int64 indices, saved input and zero fills.
 
-``F.max_pool2d`` on a channels-last ``x`` returns channels-last, so the neuron after it reads
-strided memory and hands back an NCHW gradient that the pooling's backward first copies to
-channels-last; it also saves int64 indices and zero-fills its full-size input gradient before
-scattering into it. Here the pooled output is made NCHW (contiguous, for the neuron), the
-index of the maximum within each window is kept as one byte, and the input gradient is written
-once, window position by window position, in the channels-last layout the convolution's
-backward wants. The maths is ``F.max_pool2d(x, 2)`` exactly: the same maxima, and the gradient
-goes to the first maximum of a window in PyTorch's scan order (row by row), as its kernel does
-for ties (which are common where a convolution saw no input spike: its output is the bias).
-Finite inputs only (a NaN is not routed as PyTorch routes it). For float32 both passes run
-as one loop each in :mod:`.native` where it is built (the index then lies in ``y``'s layout).
+``F.max_pool2d`` saves its input and int64 indices, and zero-fills its full-size input gradient
+before scattering into it. Here the index of the maximum within each window is kept as one
+byte, and the input gradient is written once. Output and gradients keep ``x``'s layout:
+channels-last after a convolution (as ``SpikingNet`` runs them,
+:func:`~torchspike.steps.channels_last`) and after a neuron fed one, NCHW elsewhere (native
+kernel only). The maths is
+``F.max_pool2d(x, 2)`` exactly: the same maxima, and the gradient goes to the first maximum of
+a window in PyTorch's scan order (row by row), as its kernel does for ties (which are common
+where a convolution saw no input spike, and in every window of a neuron's spikes with fewer
+than two zeros). For float32 both passes run as one loop each in :mod:`.native` where it is
+built (a NaN is routed as PyTorch routes it); the pure-PyTorch version takes finite inputs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import native
+from .workspace import Workspace, empty
 
 _CORNERS = ((0, 0), (0, 1), (1, 0), (1, 1))  # PyTorch's scan order within a window
 
@@ -42,8 +43,9 @@ def is_max_pool_2x2(layer: nn.Module | None) -> bool:
 
 
 def is_pool_2x2(layer: nn.Module, x: Tensor) -> bool:
-    """True when ``layer(x)`` is ``F.max_pool2d(x, 2)`` on a channels-last CPU ``x``, which
-    :func:`max_pool_2x2` computes (a plain ``nn.MaxPool2d``, no hooks, no autocast)."""
+    """True when ``layer(x)`` is ``F.max_pool2d(x, 2)`` on a CPU ``x`` that :func:`max_pool_2x2`
+    computes (a plain ``nn.MaxPool2d``, no hooks, no autocast): channels-last, or contiguous
+    float32 where the native kernels are built."""
     return (
         is_max_pool_2x2(layer)
         and x.dim() == 4
@@ -51,11 +53,19 @@ def is_pool_2x2(layer: nn.Module, x: Tensor) -> bool:
         and x.shape[3] >= 2
         and x.device.type == "cpu"
         and x.is_floating_point()
-        and x.is_contiguous(memory_format=torch.channels_last)
+        and (_channels_last(x) or _native_nchw(x))
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
     )
+
+
+def _channels_last(x: Tensor) -> bool:
+    return x.is_contiguous(memory_format=torch.channels_last)
+
+
+def _native_nchw(x: Tensor) -> bool:
+    return x.dtype == torch.float32 and x.is_contiguous() and native.library() is not None
 
 
 def _windows(x: Tensor, ho: int, wo: int) -> list[Tensor]:
@@ -65,20 +75,29 @@ def _windows(x: Tensor, ho: int, wo: int) -> list[Tensor]:
 
 
 class _MaxPool2x2(torch.autograd.Function):
+    """Output in ``x``'s layout: channels-last (the index [N, Ho, Wo, C]) or NCHW (native only:
+    the index [N, C, Ho, Wo])."""
+
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, workspace: Workspace | None) -> Tensor:
         n, c, h, w = x.shape
         ho, wo = h // 2, w // 2
-        y = x.new_empty(n, c, ho, wo)
         lib = native.library() if x.dtype == torch.float32 else None
-        ctx.native = lib is not None
+        nhwc = _channels_last(x)
+        if nhwc:
+            y = empty(workspace, (n, ho, wo, c), x.dtype, x.device).permute(0, 3, 1, 2)
+        else:
+            y = empty(workspace, (n, c, ho, wo), x.dtype, x.device)
+        if lib is not None and not (nhwc or x.is_contiguous()):
+            lib = None
+        ctx.kernel = None if lib is None else "nhwc" if nhwc else "nchw"
+        ctx.workspace, ctx.shape = workspace, x.shape
         if lib is not None:
-            index = torch.empty(y.shape, dtype=torch.uint8)
+            index = torch.empty(n, *((ho, wo, c) if nhwc else (c, ho, wo)), dtype=torch.uint8)
             args = (x.data_ptr(), y.data_ptr(), index.data_ptr(), n, c, h, w, native.threads())
-            native.check(lib.pool2x2_forward(*args))
+            native.check((lib.pool2x2_nhwc_forward if nhwc else lib.pool2x2_nchw_forward)(*args))
             if ctx.needs_input_grad[0]:
                 ctx.save_for_backward(index)
-                ctx.shape = x.shape
             return y
         a, b, c_, d = _windows(x, ho, wo)
         top, bottom = torch.maximum(a, b), torch.maximum(c_, d)
@@ -87,13 +106,26 @@ class _MaxPool2x2(torch.autograd.Function):
             first = (b > a).to(torch.uint8)
             second = (d > c_).to(torch.uint8).add_(2)
             ctx.save_for_backward(torch.where(bottom > top, second, first))
-            ctx.shape = x.shape
         return y
 
     @staticmethod
-    def backward(ctx, gy: Tensor) -> Tensor:
+    def backward(ctx, gy: Tensor) -> tuple[Tensor, None]:
         (index,) = ctx.saved_tensors
-        return max_unpool_2x2(gy, index, ctx.shape, native_index=ctx.native)
+        lib = native.library() if ctx.kernel and not torch.is_grad_enabled() else None
+        if lib is None:  # pure PyTorch, or a double backward (differentiable ops)
+            nchw_index = ctx.kernel == "nchw"
+            return max_unpool_2x2(gy, index, ctx.shape, native_index=nchw_index), None
+        n, c, h, w = ctx.shape
+        if ctx.kernel == "nhwc":
+            q = empty(ctx.workspace, (n, h, w, c), gy.dtype, gy.device)
+            g = gy.permute(0, 2, 3, 1).contiguous()
+            args = (g.data_ptr(), index.data_ptr(), q.data_ptr(), n, c, h, w, native.threads())
+            native.check(lib.pool2x2_nhwc_backward(*args))
+            return q.permute(0, 3, 1, 2), None
+        gx, gy = empty(ctx.workspace, ctx.shape, gy.dtype, gy.device), gy.contiguous()
+        args = (gy.data_ptr(), index.data_ptr(), gx.data_ptr(), n, c, h, w, native.threads())
+        native.check(lib.pool2x2_nchw_backward(*args))
+        return gx, None
 
 
 def max_unpool_2x2(
@@ -133,6 +165,8 @@ def max_unpool_2x2(
     return gx
 
 
-def max_pool_2x2(x: Tensor) -> Tensor:
-    """``F.max_pool2d(x, 2)`` of a channels-last ``x`` [N, C, H, W], returned contiguous."""
-    return _MaxPool2x2.apply(x)
+def max_pool_2x2(x: Tensor, workspace: Workspace | None = None) -> Tensor:
+    """``F.max_pool2d(x, 2)`` of ``x`` [N, C, H, W] (see :func:`is_pool_2x2`), in ``x``'s
+    layout (channels-last or NCHW); ``workspace`` supplies the buffers of the output and of the
+    native kernels' input gradient."""
+    return _MaxPool2x2.apply(x, workspace)

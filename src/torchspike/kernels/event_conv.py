@@ -29,9 +29,9 @@ DENSITY_THRESHOLD = 0.1
 
 def applies(layer: nn.Module, x: Tensor) -> bool:
     """True when ``layer(x)`` is a plain float32 CPU ``nn.Conv2d`` (no hooks, stride 1, dilation
-    1, one group, zero padding) on a contiguous ``x``, outside autocast, ``torch.compile``,
-    ``torch.func`` transforms and forward-mode AD: what :func:`event_conv2d` computes, if
-    ``x`` is binary."""
+    1, one group, zero padding) on a contiguous or channels-last ``x``, outside autocast,
+    ``torch.compile``, ``torch.func`` transforms and forward-mode AD: what
+    :func:`event_conv2d` computes, if ``x`` is binary."""
     from ..steps import has_hooks  # steps imports this module
     from .lif_sequence import applies as kernels_apply
 
@@ -50,26 +50,27 @@ def applies(layer: nn.Module, x: Tensor) -> bool:
         and x.dtype == torch.float32
         and layer.weight.dtype == torch.float32
         and x.device.type == "cpu"
-        and x.is_contiguous()
+        and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
         and not torch.is_autocast_enabled("cpu")
         and not torch.compiler.is_compiling()
         and kernels_apply(x, layer.weight)
     )
 
 
-def maybe_event_conv(layer: nn.Conv2d, x: Tensor, channels_last: bool) -> Tensor | None:
+def maybe_event_conv(layer: nn.Conv2d, x: Tensor) -> Tensor | None:
     """``layer(x)`` as an event convolution where :func:`applies`, the native kernels are
     built, ``x`` holds only 0s and 1s and at most ``DENSITY_THRESHOLD`` of them are ones; else
-    ``None``. The result is channels-last if ``channels_last``, else contiguous."""
+    ``None``. The result is channels-last, as a dense convolution's in ``SpikingNet``; a
+    channels-last ``x`` is copied to NCHW for the kernel only once it is known to be sparse."""
     if not (applies(layer, x) and sparse_binary(x)):
         return None
-    y = _EventConv2d.apply(x, layer.weight, layer.bias, layer.padding)
-    return y if channels_last else y.contiguous()
+    return _EventConv2d.apply(x.contiguous(), layer.weight, layer.bias, layer.padding)
 
 
 def sparse_binary(x: Tensor) -> bool:
-    """True when the native kernels are built and the contiguous float32 ``x`` holds only 0s
-    and 1s, at most ``DENSITY_THRESHOLD`` of them ones."""
+    """True when the native kernels are built and the float32 ``x`` (contiguous in some memory
+    order: its storage is read as one block) holds only 0s and 1s, at most
+    ``DENSITY_THRESHOLD`` of them ones."""
     lib = native.library()
     if lib is None:
         return False

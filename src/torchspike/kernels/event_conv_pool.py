@@ -37,14 +37,15 @@ def maybe_event_conv_pool(
     """``pool(conv(x))`` as one event convolution with pooling, returned contiguous, where
     ``conv`` runs as an event convolution (:func:`.event_conv.maybe_event_conv`) and ``pool``
     is a plain 2x2 max pooling (:func:`.conv_pool.is_max_pool_2x2`) of an output at least 2x2;
-    else ``None``. ``workspace`` supplies the input gradient's buffer."""
+    else ``None``. ``workspace`` supplies the input gradient's buffer. A channels-last ``x``
+    is copied to NCHW for the kernel only once it is known to be sparse."""
     if not (is_max_pool_2x2(pool) and applies(conv, x)):
         return None
     padding = conv.padding
     ho, wo = (x.shape[i + 2] + 2 * padding[i] - conv.kernel_size[i] + 1 for i in (0, 1))
     if ho < 2 or wo < 2 or not sparse_binary(x):
         return None
-    return _EventConvPool2d.apply(x, conv.weight, conv.bias, padding, workspace)
+    return _EventConvPool2d.apply(x.contiguous(), conv.weight, conv.bias, padding, workspace)
 
 
 # The input gradient is made in chunks of samples whose full-size output gradient takes about

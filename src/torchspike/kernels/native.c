@@ -14,13 +14,13 @@
 typedef int64_t i64;
 
 /* ---- 2x2 / stride 2 max pooling (floor mode) ------------------------------------------------
- * x: NHWC [n, h, w, c]; y: NCHW [n, c, h/2, w/2]; index: the window position of the first
- * maximum in PyTorch's row-major scan order (0 top left, 1 top right, 2 bottom left, 3 bottom
- * right), laid out like y. A NaN wins as in PyTorch's kernel (val > max || isnan(val)).
- * Each output row is made in NHWC order in a buffer of the thread, four channels at a time
- * (GCC/clang vector types: branch-free selects, 3x faster than the scalar loop), then
- * transposed into NCHW; the backward pass transposes first. Both return -1 where a thread's
- * buffer could not be allocated, else 0. */
+ * index: the window position of the first maximum in PyTorch's row-major scan order (0 top
+ * left, 1 top right, 2 bottom left, 3 bottom right), laid out like y. A NaN wins as in
+ * PyTorch's kernel (val > max || isnan(val)). Windows of NHWC input are pooled four channels
+ * at a time (GCC/clang vector types: branch-free selects, 3x faster than the scalar loop):
+ * pool2x2_nhwc_* keep NHWC; pool_row / pool2x2_backward turn rows into NCHW and back (the
+ * fused event convolution's pooling); pool2x2_nchw_* pool NCHW input. Those with a thread
+ * buffer return -1 where it could not be allocated, else 0. */
 
 typedef float f4 __attribute__((vector_size(16)));
 typedef int32_t i4 __attribute__((vector_size(16)));
@@ -112,28 +112,6 @@ static void unpool_row(const float *gr, const uint8_t *ir, float *top, float *bo
     }
 }
 
-int pool2x2_forward(const float *x, float *y, uint8_t *index, i64 n, i64 c, i64 h, i64 w,
-                    int threads) {
-    const i64 ho = h / 2, wo = w / 2, rows = n * ho, plane = c * ho * wo;
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(| : failed)
-    {
-        float *best = malloc(wo * c * (sizeof(float) + 1));
-        uint8_t *at = (uint8_t *)(best + wo * c);
-        failed = best == NULL;
-#pragma omp for schedule(static)
-        for (i64 r = 0; r < rows; r++) {
-            if (failed) continue;
-            const i64 b = r / ho, oy = r % ho;
-            const float *top = x + (b * h + 2 * oy) * w * c;
-            const i64 at_y = b * plane + oy * wo;
-            pool_row(top, top + w * c, y + at_y, index + at_y, c, wo, ho * wo, best, at);
-        }
-        free(best);
-    }
-    return failed ? -1 : 0;
-}
-
 /* gy, index: NCHW [n, c, h/2, w/2]; gx: NHWC [n, h, w, c], written everywhere (zeros where no
  * maximum was, including the last row / column that floor mode drops for odd h / w). */
 int pool2x2_backward(const float *gy, const uint8_t *index, float *gx, i64 n, i64 c, i64 h,
@@ -159,6 +137,101 @@ int pool2x2_backward(const float *gy, const uint8_t *index, float *gx, i64 n, i6
         for (i64 b = 0; b < n; b++) memset(gx + (b * h + h - 1) * w * c, 0, w * c * sizeof(float));
     }
     return failed ? -1 : 0;
+}
+
+/* The same pooling with NHWC output: x, y, index all NHWC (y, index [n, h/2, w/2, c]); the
+ * maxima of a window row go straight to their place, no buffer. */
+int pool2x2_nhwc_forward(const float *x, float *y, uint8_t *index, i64 n, i64 c, i64 h, i64 w,
+                         int threads) {
+    const i64 ho = h / 2, wo = w / 2, rows = n * ho;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (i64 r = 0; r < rows; r++) {
+        const i64 b = r / ho, oy = r % ho;
+        const float *top = x + (b * h + 2 * oy) * w * c, *bottom = top + w * c;
+        for (i64 ox = 0; ox < wo; ox++) {
+            const float *p0 = top + 2 * ox * c, *p2 = bottom + 2 * ox * c;
+            const i64 at = (r * wo + ox) * c;
+            pool_windows(p0, p0 + c, p2, p2 + c, y + at, index + at, c);
+        }
+    }
+    return 0;
+}
+
+/* gy, index: NHWC [n, h/2, w/2, c]; gx: NHWC [n, h, w, c], written everywhere. */
+int pool2x2_nhwc_backward(const float *gy, const uint8_t *index, float *gx, i64 n, i64 c, i64 h,
+                          i64 w, int threads) {
+    const i64 ho = h / 2, wo = w / 2, rows = n * ho;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (i64 r = 0; r < rows; r++) {
+        const i64 b = r / ho, oy = r % ho;
+        float *top = gx + (b * h + 2 * oy) * w * c, *bottom = top + w * c;
+        for (i64 ox = 0; ox < wo; ox++) {
+            float *p0 = top + 2 * ox * c, *p2 = bottom + 2 * ox * c;
+            const i64 at = (r * wo + ox) * c;
+            unpool_windows(gy + at, index + at, p0, p0 + c, p2, p2 + c, c);
+        }
+        if (w % 2) {
+            memset(top + (w - 1) * c, 0, c * sizeof(float));
+            memset(bottom + (w - 1) * c, 0, c * sizeof(float));
+        }
+    }
+    if (h % 2) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (i64 b = 0; b < n; b++) memset(gx + (b * h + h - 1) * w * c, 0, w * c * sizeof(float));
+    }
+    return 0;
+}
+
+/* The same pooling on NCHW x [n, c, h, w] (a neuron's spikes before a pooling): y, index as
+ * above; one (sample, channel) plane per task, the four corners of each window read from two
+ * input rows. */
+int pool2x2_nchw_forward(const float *x, float *y, uint8_t *index, i64 n, i64 c, i64 h, i64 w,
+                         int threads) {
+    const i64 ho = h / 2, wo = w / 2, planes = n * c;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (i64 p = 0; p < planes; p++) {
+        for (i64 oy = 0; oy < ho; oy++) {
+            const float *top = x + (p * h + 2 * oy) * w, *bottom = top + w;
+            float *yr = y + (p * ho + oy) * wo;
+            uint8_t *ir = index + (p * ho + oy) * wo;
+            for (i64 ox = 0; ox < wo; ox++) {
+                const float v0 = top[2 * ox], v1 = top[2 * ox + 1];
+                const float v2 = bottom[2 * ox], v3 = bottom[2 * ox + 1];
+                const int right = v1 > v0 || v1 != v1, lower = v3 > v2 || v3 != v3;
+                const float upper = right ? v1 : v0, under = lower ? v3 : v2;
+                const int down = under > upper || under != under;
+                yr[ox] = down ? under : upper;
+                ir[ox] = (uint8_t)(down ? 2 + lower : right);
+            }
+        }
+    }
+    return 0;
+}
+
+/* gy, index: NCHW [n, c, h/2, w/2]; gx: NCHW [n, c, h, w], written everywhere (zeros where no
+ * maximum was, including the last row / column that floor mode drops for odd h / w). */
+int pool2x2_nchw_backward(const float *gy, const uint8_t *index, float *gx, i64 n, i64 c, i64 h,
+                          i64 w, int threads) {
+    const i64 ho = h / 2, wo = w / 2, planes = n * c;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (i64 p = 0; p < planes; p++) {
+        for (i64 oy = 0; oy < ho; oy++) {
+            float *top = gx + (p * h + 2 * oy) * w, *bottom = top + w;
+            const float *gr = gy + (p * ho + oy) * wo;
+            const uint8_t *ir = index + (p * ho + oy) * wo;
+            for (i64 ox = 0; ox < wo; ox++) {
+                const float g = gr[ox];
+                const uint8_t at = ir[ox];
+                top[2 * ox] = at == 0 ? g : 0.0f;
+                top[2 * ox + 1] = at == 1 ? g : 0.0f;
+                bottom[2 * ox] = at == 2 ? g : 0.0f;
+                bottom[2 * ox + 1] = at == 3 ? g : 0.0f;
+            }
+            if (w % 2) top[w - 1] = bottom[w - 1] = 0.0f;
+        }
+        if (h % 2) memset(gx + (p * h + h - 1) * w, 0, w * sizeof(float));
+    }
+    return 0;
 }
 
 /* ---- convolution of binary spikes (stride 1, dilation 1, groups 1, zero padding) ------------

@@ -30,8 +30,11 @@ FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp")  # no -ffast-math: results must 
 
 _i64, _int, _ptr = ctypes.c_int64, ctypes.c_int, ctypes.c_void_p
 _SIGNATURES = {
-    "pool2x2_forward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
     "pool2x2_backward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
+    "pool2x2_nhwc_forward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
+    "pool2x2_nhwc_backward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
+    "pool2x2_nchw_forward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
+    "pool2x2_nchw_backward": ([_ptr] * 3 + [_i64] * 4 + [_int], _int),
     "count_spikes": ([_ptr, _i64, _int], _i64),
     "event_conv_forward": ([_ptr] * 4 + [_i64] * 9 + [_int], _int),
     "event_conv_weight_grad": ([_ptr] * 5 + [_i64] * 9 + [_int], _int),

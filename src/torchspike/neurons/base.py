@@ -106,6 +106,11 @@ class Neuron(nn.Module):
     def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
         raise NotImplementedError
 
+    def _start_state(self, x: Tensor) -> Any:
+        """The state ``forward`` starts from when given none: ``initial_state(x)``, or the same
+        values in less memory (a subclass may return read-only views, as ``LIF`` does)."""
+        return self.initial_state(x)
+
     def forward(
         self,
         xs: Tensor,
@@ -133,7 +138,7 @@ class Neuron(nn.Module):
         if shape is not None:
             check.trailing_shape(xs, shape, "xs", f"the {type(self).__name__} size")
         if state is None:
-            return self.initial_state(xs[0])
+            return self._start_state(xs[0])
         _check_state(state, xs)
         return state
 

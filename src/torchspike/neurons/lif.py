@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from .. import _checks as check
 from .. import surrogate
+from ..kernels import layout
 from ..kernels.lif_linear import lif_linear
 from ..kernels.lif_sequence import RESETS, lif_sequence, needs_grad
 from ..kernels.workspace import Workspace
@@ -120,6 +121,11 @@ class LIF(Neuron):
     def initial_state(self, x: Tensor) -> LIFState:
         return LIFState(torch.zeros_like(x))
 
+    def _start_state(self, x: Tensor) -> LIFState:
+        """Zeros as one element expanded to ``x``'s shape: the fused kernel keeps its start
+        state for the backward, and a full tensor of zeros would be one more ``[B, ...]``."""
+        return LIFState(x.new_zeros(()).expand(x.shape))
+
     def emits_spikes(self) -> bool:
         """True for ``output="spikes"`` (a subclass with graded outputs must return False)."""
         return self.output == "spikes"
@@ -148,11 +154,26 @@ class LIF(Neuron):
         beta, v_th = self._beta(xs.dtype), self.v_th.to(xs.dtype)
         if not fused_applies(xs, state.v, beta, v_th):
             return Neuron._run(self, xs, state)  # the reference, lif_step under autograd
-        inference = not needs_grad(xs, state.v, beta, v_th)
+        if layout.channels_last_steps(xs, beta, v_th):  # elementwise: any order of the neurons
+            nhwc = [layout.to_nhwc(t) for t in (xs, state.v, beta, v_th)]
+            outs, end = self._fused_steps(*nhwc, overwrite, workspace)
+            return layout.from_nhwc(outs), LIFState(layout.from_nhwc(end.v))
+        return self._fused_steps(xs, state.v, beta, v_th, overwrite, workspace)
+
+    def _fused_steps(
+        self,
+        xs: Tensor,
+        v0: Tensor,
+        beta: Tensor,
+        v_th: Tensor,
+        overwrite: bool,
+        workspace: Workspace | None,
+    ) -> tuple[Tensor, LIFState]:
+        inference = not needs_grad(xs, v0, beta, v_th)
         if self.output == "spikes" and (self.reuse_membrane or inference):
             spikes, v = lif_sequence(
                 xs,
-                state.v,
+                v0,
                 beta,
                 v_th,
                 self.reset,
@@ -164,7 +185,7 @@ class LIF(Neuron):
             )
             return spikes, LIFState(v)
         spikes, vs = lif_sequence(
-            xs, state.v, beta, v_th, self.reset, self.spike_fn, self.compile, workspace=workspace
+            xs, v0, beta, v_th, self.reset, self.spike_fn, self.compile, workspace=workspace
         )
         return (vs if self.output == "membrane" else spikes), LIFState(vs[-1])
 
