@@ -1,82 +1,39 @@
-"""A LIF fed channels-last steps (a convolution's output folded over time) runs its fused
-kernel in that memory order (torchspike.kernels.layout): the same spikes, state and gradients
-as in NCHW order, and channels-last outputs."""
+"""The library never imports the application at import time; old app paths say where they went."""
+
+import importlib
+import subprocess
+import sys
 
 import pytest
-import torch
-
-import torchspike as ts
-from torchspike.kernels import layout
-
-SHAPE = (3, 2, 4, 5, 6)  # [T, B, C, H, W]
 
 
-def _cl(t: torch.Tensor) -> torch.Tensor:
-    """The same values with every step channels-last (memory [T, B, H, W, C])."""
-    return t.movedim(2, -1).contiguous().movedim(-1, 2)
+def test_importing_the_library_does_not_import_the_app():
+    code = (
+        "import sys, torchspike, torchspike.nir, torchspike.eventprop, torchspike.stdp, "
+        "torchspike.kernels, torchspike.data, torchspike.data.events, torchspike.models; "
+        "print(sorted(m for m in sys.modules if m.startswith('torchspike.app')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
-def _run(lif, xs, state=None):
-    xs = xs.detach().requires_grad_()
-    out, end = lif(xs, state)
-    loss = (out * torch.linspace(-1, 2, out.numel()).view(out.shape)).sum() + end.v.square().sum()
-    params = [p for p in lif.parameters()]
-    grads = torch.autograd.grad(loss, [xs, *params])
-    return out, end.v, grads
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("train", "torchspike.app.loop"),
+        ("config", "torchspike.app.config"),
+        ("checkpoint", "torchspike.files"),
+        ("stdp_app", "torchspike.app.methods.stdp"),
+        ("evaluate", "torchspike.app.evaluate"),
+    ],
+)
+def test_old_app_paths_name_their_new_place(old, new):
+    sys.modules.pop(f"torchspike.{old}", None)
+    with pytest.raises(ImportError, match=new):
+        importlib.import_module(f"torchspike.{old}")
 
 
-PARAMS = {
-    "scalar": {},
-    "per neuron": {
-        "beta": torch.rand(4, 5, 6) * 0.5 + 0.4,
-        "learn_beta": True,
-        "v_th": torch.rand(4, 5, 6) + 0.5,
-        "learn_v_th": True,
-    },  # fmt: skip
-    "per row and column": {"beta": torch.rand(5, 6) * 0.5 + 0.4, "learn_beta": True},
-    "per column": {"beta": torch.linspace(0.5, 0.9, 6)},
-}
+def test_load_run_is_public():
+    import torchspike
 
-
-@pytest.mark.parametrize("params", list(PARAMS), ids=list(PARAMS))
-@pytest.mark.parametrize("output", ["spikes", "membrane"])
-def test_lif_on_channels_last_steps_equals_nchw(params, output):
-    kwargs = {"beta": 0.9, **PARAMS[params]}
-    lif = ts.LIF(**kwargs, output=output)
-    gen = torch.Generator().manual_seed(0)
-    xs = torch.rand(SHAPE, generator=gen) * 1.5
-    state = ts.neurons.LIFState(torch.rand(SHAPE[1:], generator=gen))
-    assert layout.channels_last_steps(_cl(xs), lif.beta, lif.v_th)
-    out, v, grads = _run(lif, _cl(xs), ts.neurons.LIFState(_cl(state.v[None])[0]))
-    ref_out, ref_v, ref_grads = _run(lif, xs, state)
-    fired = (out > lif.v_th) if output == "membrane" else out
-    assert 0 < float(fired.detach().float().mean()) < 1
-    assert torch.equal(out, ref_out) and torch.equal(v, ref_v)
-    assert out[0].is_contiguous(memory_format=torch.channels_last)
-    assert v.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(grads[0], ref_grads[0], rtol=0, atol=0)  # per neuron: exact
-    for g, ref in zip(grads[1:], ref_grads[1:], strict=True):  # sums in another order
-        torch.testing.assert_close(g, ref, rtol=1e-6, atol=1e-6)
-
-
-def test_lif_on_a_static_channels_last_input():
-    """A static image through Conv and BatchNorm once: time stride 0, channels-last steps."""
-    lif = ts.LIF(0.9)
-    step = torch.rand(SHAPE[1:]) * 1.5
-    xs = _cl(step[None])[0].unsqueeze(0).expand(SHAPE)
-    assert xs.stride(0) == 0 and layout.channels_last_steps(xs, lif.beta, lif.v_th)
-    out, v, grads = _run(lif, xs)
-    ref_out, ref_v, ref_grads = _run(lif, step.unsqueeze(0).expand(SHAPE))
-    assert torch.equal(out, ref_out) and torch.equal(v, ref_v)
-    torch.testing.assert_close(grads[0], ref_grads[0], rtol=0, atol=0)
-
-
-def test_channels_last_steps_only_for_channels_last_memory():
-    xs = torch.rand(SHAPE)
-    scalar = torch.tensor(0.9)
-    assert not layout.channels_last_steps(xs, scalar)  # NCHW
-    assert not layout.channels_last_steps(_cl(xs).transpose(3, 4), scalar)  # neither
-    assert not layout.channels_last_steps(_cl(xs), torch.rand(1, 4, 5, 6))  # 4-d parameter
-    one_channel = torch.rand(3, 2, 1, 5, 6)
-    assert not layout.channels_last_steps(_cl(one_channel), scalar)  # also contiguous
-    assert not layout.channels_last_steps(torch.rand(3, 2, 4), scalar)  # not an image
+    assert "load_run" in torchspike.__all__ and callable(torchspike.load_run)
