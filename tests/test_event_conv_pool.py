@@ -180,6 +180,7 @@ def test_spiking_net_fuses_conv_and_pool_and_keeps_the_unfused_results(monkeypat
     dense = _run(net, xs)
     assert torch.equal(fused[0], unfused[0]) and torch.equal(fused[0], dense[0])
     assert "with the 2x2 max pooling after it" in net.explain().splitlines()[0]
+    assert "channels-last on the CPU" in net.explain().splitlines()[0]
     for g, g_unfused, g_dense in zip(fused[1], unfused[1], dense[1], strict=True):
         torch.testing.assert_close(g, g_unfused, rtol=1e-6, atol=1e-7)
         torch.testing.assert_close(g, g_dense, rtol=1e-4, atol=1e-5)

@@ -331,6 +331,8 @@ def explain_layer(layer: nn.Module, after: nn.Module | None, module_plan: Plan |
         return how
     if module_plan is None:
         how = "stateless: once on all steps as [T*B, ...] (time folded into the batch)"
+        if type(layer) is nn.Conv2d:
+            how += "; channels-last on the CPU, kept by the BatchNorm, LIF and pooling after it"
         if type(layer) is nn.Conv2d and is_max_pool_2x2(after):
             how += (
                 "; with the 2x2 max pooling after it in one native pass where its input is "
