@@ -80,3 +80,18 @@ def test_channels_last_steps_only_for_channels_last_memory():
     one_channel = torch.rand(3, 2, 1, 5, 6)
     assert not layout.channels_last_steps(_cl(one_channel), scalar)  # also contiguous
     assert not layout.channels_last_steps(torch.rand(3, 2, 4), scalar)  # not an image
+
+
+def test_double_backward_through_a_lif_on_channels_last_steps():
+    lif = ts.LIF(0.9)
+    xs = torch.rand(SHAPE, generator=torch.Generator().manual_seed(2)) * 1.5
+    results = []
+    for x in (_cl(xs), xs):
+        x = x.detach().requires_grad_()
+        out, _ = lif(x)
+        (g,) = torch.autograd.grad((out * out.detach().cumsum(0)).sum(), x, create_graph=True)
+        (gg,) = torch.autograd.grad(g.square().sum(), x)
+        results.append((g.detach(), gg))
+    assert torch.equal(results[0][0], results[1][0]) and results[1][0].abs().sum() > 0
+    assert results[1][1].abs().sum() > 0
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-6, atol=1e-6)
