@@ -147,6 +147,7 @@ def test_truncated_weights(refused, run, tmp_path, command):
         (lambda r: r["config"].update(bogus=1), "config.json: unknown settings"),
         (lambda r: r.update(config="x"), 'config.json: "config" must be a table of settings'),
         (lambda r: r.update(format=3), "config.json has format 3; this torchspike"),
+        (lambda r: r["config"].update(method=["bptt"]), "config.json: method must be one of"),
     ],
 )
 def test_config_json_with_wrong_types(refused, run, edit, message):

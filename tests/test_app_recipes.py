@@ -123,6 +123,7 @@ def test_none_in_a_config_file_is_no_value_where_a_setting_may_have_none(tmp_pat
         ("[settings]\nn_neurons = 5\n", r"unknown settings.*n_neurons \(stdp\)"),
         ("[settings\n", "not valid TOML"),
         ("[settings]\nmethod = 'hebb'\n", "method must be one of"),
+        ("[settings]\nmethod = ['bptt']\n", r"method must be one of .*, got \['bptt'\]"),
         ("[settings]\nhidden = [10, -1]\n", r"hidden sizes must be integers > 0"),
         ("[settings]\nlr = nan\n", "lr must be a finite number"),
         ("[settings]\nmethod = 'eventprop'\ninit = [[1, 2]]\n", "init must give"),

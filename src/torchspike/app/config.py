@@ -457,7 +457,7 @@ def from_dict(values: dict[str, Any], source: str, *, check: bool = True) -> Run
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: expected a table of settings, got {type(values).__name__}")
     method = values.get("method", "bptt")
-    if method not in CLASSES:
+    if not isinstance(method, str) or method not in CLASSES:
         raise ConfigError(f"{source}: method must be one of {METHODS}, got {method!r}")
     cls = CLASSES[method]
     known = fields_of(cls)
