@@ -34,6 +34,12 @@ EVENTPROP += ["--epochs", "1", "--threads", "1"]
             "--batch-size must be at most the 1293 training samples",
         ),
         (TRAIN, ["--threads", "100000"], "--threads must be at most the"),
+        (
+            TRAIN,
+            ["--arch", "conv", "--channels", "2", "2", "2", "2"],
+            "--channels [2, 2, 2, 2] makes 4 conv blocks, each halving the image: the 8x8 "
+            "images of digits allow at most 3",
+        ),
         (EVENTPROP, ["--dt", "1e-320"], "--dt 1e-320 makes inf steps of duration 0.04"),
         (EVENTPROP, ["--dt", "1"], "--dt must be at most duration (0.04 s), got 1.0"),
         (EVENTPROP, ["--tau-mem", "1e-320"], "--tau-mem 1e-320 is too short for dt 0.001"),

@@ -176,6 +176,14 @@ class BPTTConfig(Gradient):
             raise ConfigError(f"blocks must be an integer >= 0, got {self.blocks!r}")
         if self.arch in ("conv", "sew") and len(datasets.input_shape(self.dataset)) != 3:
             raise ConfigError(f"arch 'conv' needs images; dataset {self.dataset!r} is not")
+        if self.arch == "conv":  # each conv block halves the image (2x2 max pooling)
+            _, h, w = datasets.input_shape(self.dataset)
+            if min(h, w) >> len(self.channels) == 0:
+                raise ConfigError(
+                    f"channels {self.channels!r} makes {len(self.channels)} conv blocks, each "
+                    f"halving the image: the {h}x{w} images of {self.dataset} allow at most "
+                    f"{min(h, w).bit_length() - 1}"
+                )
         for name in ("channels", "dropout", "neuron", "event_duration", "blocks"):
             why = self.uses(name)
             if why and getattr(self, name) != default(type(self), name):
