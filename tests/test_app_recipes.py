@@ -2,6 +2,7 @@
 tiny data; defaults < recipe or file < flags; each method's default recipe."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -152,6 +153,37 @@ def test_recipe_settings_that_flags_make_pointless_are_reset_with_a_note():
     resolved = recipes.resolve(recipe="eventprop-seed", overrides={"loss": "max-voltage"})
     assert resolved.config.rescue_silent == 0.0
     assert any("rescue_silent" in note for note in resolved.notes)
+
+
+@pytest.mark.parametrize(
+    "overrides, reset",
+    [
+        ({"loss": "max-voltage"}, ("ttfs_xi", "ttfs_alpha", "ttfs_beta")),
+        ({"encoding": "binary-time"}, ("latency_start", "latency_end")),
+    ],
+)
+def test_eventprop_settings_that_flags_make_pointless_are_reset_with_a_note(overrides, reset):
+    """The ttfs loss's parameters and the latency window do nothing with another loss or code."""
+    resolved = recipes.resolve(recipe="eventprop-yinyang", overrides=overrides)
+    for name in reset:
+        assert getattr(resolved.config, name) == getattr(EventPropConfig(), name)
+        assert any(f"{name} does nothing" in note for note in resolved.notes)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"rec_std": 0.1}, "rec_std does nothing without recurrent hidden layers"),
+        ({"ttfs_xi": 0.1}, "ttfs_xi does nothing with loss 'max-voltage' (only ttfs)"),
+        (
+            {"encoding": "binary-time", "latency_end": 0.01},
+            "latency_end does nothing with encoding 'binary-time' (only latency)",
+        ),
+    ],
+)
+def test_eventprop_settings_that_do_nothing_are_refused(values, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        from_dict({"method": "eventprop", "loss": "max-voltage", **values}, "run.json")
 
 
 @pytest.mark.parametrize(

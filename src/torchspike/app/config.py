@@ -21,6 +21,8 @@ EVENT_CODES = {"bptt": ("frames", "spikes"), "eventprop": ("events",)}  # for ev
 DEVICES = "cpu, cuda or cuda:N"
 MAX_SEED = 2**32 - 1
 MAX_INT = 2**63 - 1  # torch sizes and seeds are 64-bit
+TTFS = ("ttfs_xi", "ttfs_alpha", "ttfs_beta")  # the ttfs loss's parameters
+LATENCY_WINDOW = ("latency_start", "latency_end")
 NO_DATA_DIR = {"digits": "bundled with scikit-learn", "yinyang": "generated"}  # no files
 
 
@@ -280,8 +282,10 @@ class EventPropConfig(Gradient):
             raise ConfigError(str(err)) from None
         if datasets.is_events(self.dataset) and (self.bias_spike or self.input_dropout):
             raise ConfigError("bias_spike and input_dropout are not available with event data")
-        if self.rescue_silent and self.loss != "ttfs":
-            raise ConfigError(f"rescue_silent does nothing with loss {self.loss!r} (only ttfs)")
+        for name in ("rescue_silent", "rec_std", *TTFS, *LATENCY_WINDOW):
+            why = self.uses(name)
+            if why and getattr(self, name) != default(type(self), name):
+                raise ConfigError(f"{name} {why}")
 
     def _check_times(self) -> None:
         """The step, the time constants and the input code's window against the duration."""
@@ -339,8 +343,12 @@ class EventPropConfig(Gradient):
             return f"does nothing with encoding {self.encoding!r} (only binary-time)"
         if name == "latency_threshold" and self.encoding != "latency":
             return f"does nothing with encoding {self.encoding!r} (only latency)"
-        if name == "rescue_silent" and self.loss != "ttfs":
+        if name in ("rescue_silent", *TTFS) and self.loss != "ttfs":
             return f"does nothing with loss {self.loss!r} (only ttfs)"
+        if name in LATENCY_WINDOW and self.encoding != "latency":
+            return f"does nothing with encoding {self.encoding!r} (only latency)"
+        if name == "rec_std" and not self.recurrent:
+            return "does nothing without recurrent hidden layers (recurrent = true)"
         return super().uses(name)
 
     def library(self):
