@@ -65,6 +65,16 @@ def test_cuda_without_cuda(refused, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_cuda_device_this_machine_lacks(refused, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    err = refused([*TRAIN, "--out", str(tmp_path / "out"), "--device", "cuda:1"])
+    assert "--device 'cuda:1' asked for, but this machine has 1 CUDA device (cuda:0 to" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_out_under_a_file(refused, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     err = refused([*TRAIN, "--out", str(tmp_path / "file" / "x")])

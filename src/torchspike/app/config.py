@@ -504,9 +504,8 @@ def to_dict(cfg: RunConfig) -> dict[str, Any]:
 
 def check_device(device: str) -> None:
     """``cpu``, ``cuda`` or ``cuda:N``, and CUDA present when asked for."""
-    ok = (
-        device == "cpu" or device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit())
-    )
+    index = device[5:] if device.startswith("cuda:") else ""
+    ok = device in ("cpu", "cuda") or (index.isascii() and index.isdigit())
     if not ok:
         raise ConfigError(f"device must be {DEVICES}, got {device!r}")
     if device.startswith("cuda"):
@@ -514,6 +513,12 @@ def check_device(device: str) -> None:
 
         if not torch.cuda.is_available():
             raise ConfigError(f"device {device!r} asked for, but CUDA is not available here")
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise ConfigError(
+                f"device {device!r} asked for, but this machine has {count} CUDA device"
+                f"{'s' if count != 1 else ''} (cuda:0 to cuda:{count - 1})"
+            )
 
 
 def data_dir_unused(dataset: str) -> str | None:
