@@ -75,6 +75,18 @@ def test_a_cuda_device_this_machine_lacks(refused, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["model.safetensors", "checkpoint.pt"])
+@pytest.mark.parametrize("command", ["eval", "plot", "export", "resume"])
+def test_a_run_file_that_is_a_folder(refused, run, tmp_path, name, command):
+    (run / name).unlink()
+    (run / name).mkdir()
+    argv = {
+        "export": ["export", str(run), str(tmp_path / "m.nir")],
+        "resume": ["train", "--resume", "--out", str(run), "--epochs", "2"],
+    }.get(command, [command, str(run)])
+    assert f"{run / name} is not a file" in refused(argv)
+
+
 def test_out_under_a_file(refused, tmp_path):
     (tmp_path / "file").write_text("not a folder")
     err = refused([*TRAIN, "--out", str(tmp_path / "file" / "x")])
@@ -158,6 +170,7 @@ def test_truncated_weights(refused, run, tmp_path, command):
         (lambda r: r.update(config="x"), 'config.json: "config" must be a table of settings'),
         (lambda r: r.update(format=3), "config.json has format 3; this torchspike"),
         (lambda r: r["config"].update(method=["bptt"]), "config.json: method must be one of"),
+        (lambda r: r.update(resumes="x"), 'config.json: "resumes" must be a list, got str'),
     ],
 )
 def test_config_json_with_wrong_types(refused, run, edit, message):

@@ -90,6 +90,9 @@ class RunDir:
         _check_folder(run.path, flag)
         if not (run.path / CONFIG).exists():
             raise RunError(f"{flag} {path}: no {CONFIG} there; is it a torchspike run directory?")
+        for name in RUN_FILES:
+            if (run.path / name).exists() and not (run.path / name).is_file():
+                raise RunError(f"{flag} {path}: {run.path / name} is not a file")
         files.clean_stale_temporaries(run.path)
         return run
 
@@ -108,6 +111,11 @@ class RunDir:
             raise files.RunFileError(
                 f'{self / CONFIG}: "config" must be a table of settings, got '
                 f"{type(record.get('config')).__name__}: fix it, or start again with --overwrite"
+            )
+        if not isinstance(record.get("resumes", []), list):
+            raise files.RunFileError(
+                f'{self / CONFIG}: "resumes" must be a list, got '
+                f"{type(record['resumes']).__name__}: fix it, or start again with --overwrite"
             )
         return record
 
