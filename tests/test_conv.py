@@ -134,3 +134,14 @@ def test_max_pool_2x2_gradcheck_and_double_backward():
     (plain,) = torch.autograd.grad(y, x, gy, retain_graph=True)
     (graphed,) = torch.autograd.grad(y, x, gy, create_graph=True)
     assert torch.equal(plain, graphed) and graphed.requires_grad
+
+
+def test_a_net_ending_in_a_conv_block_returns_contiguous_steps():
+    """Inside, the block runs channels-last; its output is handed back as PyTorch's layers hand
+    back theirs for NCHW input, so ``view`` works on it."""
+    torch.manual_seed(0)
+    net = ts.SpikingNet(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), ts.LIF(0.9))
+    xs = torch.rand(3, 2, 2, 6, 6)
+    out, _ = net(xs)
+    assert out.is_contiguous() and out.view(3, 2, -1).shape == (3, 2, 144)
+    assert 0 < float(out.detach().mean()) < 1

@@ -172,7 +172,7 @@ class SpikingNet(nn.Module):
             # a hook may change the outputs: then they are not known to be spikes
             spiking = self.compact_spikes and layer.emits_spikes()
             owned, spikes = False, spiking and not has_hooks(layer)
-        return xs, tuple(new_state)
+        return _contiguous_if_channels_last(xs), tuple(new_state)
 
     def _run_layer(self, index, name, layer, inside, xs, states, records=None):
         """A nested ``SpikingNet``, or a module with neurons inside, over ``xs``."""
@@ -332,3 +332,13 @@ def _check_rank(layers: nn.Sequential, xs: Tensor) -> None:
                 "tensor goes in as x.transpose(0, 1))"
             )
         return
+
+
+def _contiguous_if_channels_last(xs: Tensor) -> Tensor:
+    """The network's output in the layout PyTorch's layers give for NCHW input: steps that the
+    fast path left channels-last (``steps.channels_last``, ``kernels.layout``) made contiguous,
+    so that ``view`` works on it as on any layer's output."""
+    if xs.dim() == 5 and xs.stride(0) != 0 and not xs.is_contiguous():
+        if xs.movedim(2, -1).is_contiguous():
+            return xs.contiguous()
+    return xs
