@@ -217,6 +217,18 @@ def test_export_dt(refused, run, tmp_path, dt):
     assert not out.exists()
 
 
+def test_export_dt_that_overflows_the_time_constants(refused, run, tmp_path):
+    pytest.importorskip("nir")
+    out = tmp_path / "model.nir"
+    err = refused(["export", str(run), str(out), "--dt", "1e308"])
+    assert "--dt 1e+308 makes node 2's tau overflow: give the time step in seconds" in err
+    if_run = tmp_path / "if"  # IF neurons: r = 1 / dt
+    assert cli.main([*TRAIN, "--neuron", "if", "--out", str(if_run)]) == 0
+    err = refused(["export", str(if_run), str(out), "--dt", "1e-320"])
+    assert "--dt 1e-320 makes node 2's r overflow" in err
+    assert not out.exists()
+
+
 def test_export_output_that_cannot_be_written(refused, run, tmp_path):
     pytest.importorskip("nir")
     (tmp_path / "file").write_text("not a folder")

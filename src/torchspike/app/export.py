@@ -6,6 +6,7 @@ import io
 import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,20 @@ def export_run(
         tempfile.TemporaryFile(dir=out.parent).close()
     except OSError as err:
         raise ValueError(f"output {out_path}: cannot write there ({err.strerror})") from None
-    graph = export(model, datasets.input_shape(cfg.dataset), dt=dt, strict=strict)
+    import numpy as np
+
+    with warnings.catch_warnings(record=True) as caught, np.errstate(over="ignore"):
+        warnings.simplefilter("always")  # said after the check below, which may refuse the dt
+        graph = export(model, datasets.input_shape(cfg.dataset), dt=dt, strict=strict)
+    for key, node in graph.nodes.items():  # tau = dt / (1 - beta), r = 1 / (1 - beta) or 1 / dt
+        for name in ("tau", "r"):
+            if not np.isfinite(getattr(node, name, 0.0)).all():
+                raise ValueError(
+                    f"--dt {dt!r} makes node {key}'s {name} overflow: give the time step in "
+                    f"seconds, e.g. 1e-3"
+                )
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     meta = {"dataset": cfg.dataset, "method": cfg.method}
     meta.update({k: getattr(cfg, k) for k in ("steps", "encoding") if hasattr(cfg, k)})
     graph.metadata.update(meta)
