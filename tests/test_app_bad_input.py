@@ -81,6 +81,10 @@ def test_bad_flags(refused, tmp_path, base, flags, message):
         ('method = "stdp"\nparams = {tau_pre = "x"}', "params.tau_pre must be a number, got 'x'"),
         ("[recipe]\ndefaults_for = 3\n[settings]\nhidden = [8]", "defaults_for must be a list"),
         ('method = ["bptt"]', "method must be one of ('bptt', 'eventprop', 'stdp'), got ['bptt']"),
+        (
+            "[recipe]\nepochs = 5\n[settings]\nhidden = [8]",
+            "unknown keys in [recipe]: ['epochs']; it describes the run (title, ",
+        ),
     ],
 )
 def test_bad_config_files(refused, tmp_path, content, message):

@@ -47,6 +47,12 @@ def _parse(text: str, source: str, name: str) -> Recipe:
         settings = {k: v for k, v in doc.items() if k != "recipe"}
     if not isinstance(header, dict) or not isinstance(settings, dict):
         raise ConfigError(f"{source}: [recipe] and [settings] must be tables")
+    unknown = sorted(set(header) - {*HEADER_KEYS, "defaults_for"})
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown keys in [recipe]: {unknown}; it describes the run "
+            f"({', '.join(HEADER_KEYS)}, defaults_for): settings go in [settings]"
+        )
     pairs = header.get("defaults_for", [])
     if not isinstance(pairs, list) or not all(
         isinstance(p, list) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in pairs
