@@ -81,6 +81,7 @@ def test_bad_flags(refused, tmp_path, base, flags, message):
         ('method = "stdp"\nparams = {tau_pre = "x"}', "params.tau_pre must be a number, got 'x'"),
         ("[recipe]\ndefaults_for = 3\n[settings]\nhidden = [8]", "defaults_for must be a list"),
         ('method = ["bptt"]', "method must be one of ('bptt', 'eventprop', 'stdp'), got ['bptt']"),
+        ('data_dir = ""', "data_dir is empty: give a path, or leave the setting out"),
         (
             "[recipe]\nepochs = 5\n[settings]\nhidden = [8]",
             "unknown keys in [recipe]: ['epochs']; it describes the run (title, ",

@@ -52,6 +52,8 @@ class Common:
 
     def check(self) -> None:
         _positive_int(self, "epochs", "batch_size")
+        if self.data_dir == "":  # it would silently mean the current folder
+            raise ConfigError("data_dir is empty: give a path, or leave the setting out")
         encoding = getattr(self, "encoding", None)
         if encoding is not None:
             event_codes = EVENT_CODES.get(self.method, ())
