@@ -43,6 +43,7 @@ EVENTPROP += ["--epochs", "1", "--threads", "1"]
         (TRAIN, ["--device", "cuda:\u0663"], "--device must be cpu, cuda or cuda:N, got 'cuda:"),
         (EVENTPROP, ["--dt", "1e-320"], "--dt 1e-320 makes inf steps of duration 0.04"),
         (EVENTPROP, ["--dt", "1"], "--dt must be at most duration (0.04 s), got 1.0"),
+        (EVENTPROP, ["--hidden", "8", "0"], "--hidden sizes must be integers > 0, got [8, 0]"),
         (EVENTPROP, ["--tau-mem", "1e-320"], "--tau-mem 1e-320 is too short for dt 0.001"),
         (
             EVENTPROP,

@@ -255,8 +255,8 @@ class EventPropConfig(Gradient):
     input_dropout: float = setting(0.0, "drop each input spike with this probability")
 
     def __post_init__(self) -> None:
-        if isinstance(self.hidden, list):  # a hidden size of 0 means no hidden layer
-            self.hidden = [h for h in self.hidden if h != 0]
+        if self.hidden == [0]:  # a hidden size of 0 means no hidden layer
+            self.hidden = []
 
     def check(self) -> None:
         super().check()
