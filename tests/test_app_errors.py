@@ -288,3 +288,25 @@ def test_empty_paths_are_refused(refused, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)  # an empty path must not fall back to this folder or runs/
     assert message in refused(argv)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_diverging_run_names_the_learning_rate(refused, tmp_path):
+    """A learning rate that blows the weights up ends in one line naming --lr, not in a
+    neuron's check of its non-finite input."""
+    err = refused([*TRAIN, "--lr", "1e300", "--out", str(tmp_path / "out")])
+    assert "training diverged: the weights became non-finite at epoch 1, batch 2" in err
+    assert "lower --lr (now 1e+300)" in err
+
+
+def test_a_non_finite_loss_names_the_learning_rate(refused, tmp_path, monkeypatch):
+    from torchspike.app.methods import bptt
+
+    real = bptt.BPTT.loss_and_scores
+
+    def nan_loss(self, *args):
+        loss, scores = real(self, *args)
+        return loss * float("nan"), scores
+
+    monkeypatch.setattr(bptt.BPTT, "loss_and_scores", nan_loss)
+    err = refused([*TRAIN, "--out", str(tmp_path / "out")])
+    assert "training diverged: the loss (nan) became non-finite at epoch 1, batch 1" in err

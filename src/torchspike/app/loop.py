@@ -30,6 +30,22 @@ Pair = tuple[Tensor, Tensor]
 SPLITS = ("train", "validation", "test")
 
 
+class DivergedError(ValueError):
+    """The loss or the weights became NaN or infinite: the CLI says so in one line, naming
+    --lr."""
+
+
+def _diverged(what: str, epoch: int, batch: int, lr: float) -> str:
+    return (
+        f"training diverged: {what} became non-finite at epoch {epoch + 1}, batch {batch + 1}; "
+        f"lower --lr (now {lr:.3g})"
+    )
+
+
+def _finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
 @dataclass
 class Splits:
     """Training, validation and test data: sources (:mod:`.datasets`) or ``(x, y)`` pairs."""
@@ -232,7 +248,12 @@ class _Loop:
                     x, augment.draw_shifts(len(order[b]), cfg.random_shift, g)[picked]
                 )
             x, y = x.to(device), y.to(device)
-            loss, scores = self.method.loss_and_scores(self.runner, x, y, cfg)
+            try:
+                loss, scores = self.method.loss_and_scores(self.runner, x, y, cfg)
+            except ValueError:  # a layer's check of its input: weights gone non-finite?
+                if _finite(self.model):
+                    raise
+                raise DivergedError(_diverged("the weights", epoch, b, lr)) from None
             self.optimizer.zero_grad(set_to_none=True)
             # DDP averages rank gradients: weight each rank's mean loss by its share
             (loss * weight).backward()
@@ -243,8 +264,11 @@ class _Loop:
             self.optimizer.step()
             self.method.after_step(self.model, scores, cfg, ctx)
             n = len(picked) if weight else 0
+            value = loss.item()
+            if not math.isfinite(value):
+                raise DivergedError(_diverged(f"the loss ({value})", epoch, b, lr))
             if n:
-                tally["loss_sum"] += loss.item() * n
+                tally["loss_sum"] += value * n
                 tally["correct"] += (scores.argmax(1) == y).sum().item()
                 tally["seen"] += n
                 silent = self.method.silent(scores, cfg)
