@@ -310,3 +310,21 @@ def test_a_non_finite_loss_names_the_learning_rate(refused, tmp_path, monkeypatc
     monkeypatch.setattr(bptt.BPTT, "loss_and_scores", nan_loss)
     err = refused([*TRAIN, "--out", str(tmp_path / "out")])
     assert "training diverged: the loss (nan) became non-finite at epoch 1, batch 1" in err
+
+
+def test_a_model_too_large_for_the_machine_is_refused_while_it_is_built(
+    refused, tmp_path, monkeypatch
+):
+    """Counted as its parameters are registered: a model of many small layers stops before it
+    fills the memory (here a machine of 16 KiB: the digits net with 4 x 16 hidden neurons needs
+    32 KiB for its 2,026 parameters)."""
+    monkeypatch.setattr(cli, "_memory_bytes", lambda: 1 << 14)
+    deep = ["--hidden", "16", "16", "16", "16"]
+    err = refused([*TRAIN, *deep, "--out", str(tmp_path / "out")])
+    assert "the model (--hidden [16, 16, 16, 16], --channels [" in err
+    assert "parameters: over" in err and "more than this machine's 0.0 GiB" in err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(cli, "_memory_bytes", lambda: 1 << 30)  # the same net fits in 1 GiB
+    assert (
+        cli.main([*TRAIN, "--hidden", "16", "16", "16", "16", "--out", str(tmp_path / "ok")]) == 0
+    )

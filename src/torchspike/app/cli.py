@@ -6,6 +6,7 @@ Every mistake of the user's ends with one line on stderr and exit status 2, neve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
@@ -361,7 +362,8 @@ def _build(cfg) -> Any:
 
     torch.manual_seed(cfg.seed)
     try:
-        return build(cfg)
+        with _parameter_budget(cfg):
+            return build(cfg)
     except (RuntimeError, MemoryError) as err:  # the allocator's "can't allocate memory"
         sizes = ", ".join(
             f"{_flag(k)} {getattr(cfg, k)}" for k in ("hidden", "channels") if hasattr(cfg, k)
@@ -369,6 +371,45 @@ def _build(cfg) -> Any:
         raise ConfigError(
             f"the model ({sizes}) could not be built: {str(err).splitlines()[0]}"
         ) from None
+
+
+# bytes per parameter in training: the float32 weight, its gradient and Adam's two moments
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def _memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@contextlib.contextmanager
+def _parameter_budget(cfg):
+    """Stop building a model once its parameters, in training, would not fit in this machine's
+    memory: a model of many small layers would otherwise fill the memory piece by piece (one
+    layer too large for it fails at its allocation, which ``_build`` reports)."""
+    from torch.nn.modules.module import register_module_parameter_registration_hook
+
+    have, count = _memory_bytes(), 0
+
+    def counted(module, name, param):
+        nonlocal count
+        count += param.numel() if param is not None else 0
+        if count * TRAINING_BYTES_PER_PARAMETER > have:
+            sizes = ", ".join(
+                f"{_flag(k)} {getattr(cfg, k)}"
+                for k in ("hidden", "channels", "blocks")
+                if hasattr(cfg, k)
+            )
+            raise ConfigError(
+                f"the model ({sizes}) has more than {count:,} parameters: over "
+                f"{count * TRAINING_BYTES_PER_PARAMETER / 2**30:,.1f} GiB to train (weights, "
+                f"gradients, Adam's moments), more than this machine's {have / 2**30:,.1f} GiB"
+            )
+
+    handle = register_module_parameter_registration_hook(counted)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def _train(cfg, run, record: dict[str, Any], splits, built, *, resume: bool, threads: int) -> int:
