@@ -338,7 +338,5 @@ def _contiguous_if_channels_last(xs: Tensor) -> Tensor:
     """The network's output in the layout PyTorch's layers give for NCHW input: steps that the
     fast path left channels-last (``steps.channels_last``, ``kernels.layout``) made contiguous,
     so that ``view`` works on it as on any layer's output."""
-    if xs.dim() == 5 and xs.stride(0) != 0 and not xs.is_contiguous():
-        if xs.movedim(2, -1).is_contiguous():
-            return xs.contiguous()
-    return xs
+    cl = xs.dim() == 5 and xs.stride(0) != 0 and not xs.is_contiguous()
+    return xs.contiguous() if cl and xs.movedim(2, -1).is_contiguous() else xs

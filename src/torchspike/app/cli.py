@@ -365,12 +365,15 @@ def _build(cfg) -> Any:
         with _parameter_budget(cfg):
             return build(cfg)
     except (RuntimeError, MemoryError) as err:  # the allocator's "can't allocate memory"
-        sizes = ", ".join(
-            f"{_flag(k)} {getattr(cfg, k)}" for k in ("hidden", "channels") if hasattr(cfg, k)
-        )
+        sizes = _model_sizes(cfg, ("hidden", "channels"))
         raise ConfigError(
             f"the model ({sizes}) could not be built: {str(err).splitlines()[0]}"
         ) from None
+
+
+def _model_sizes(cfg, keys: tuple[str, ...]) -> str:
+    """The size flags of a model as a message names them: ``--hidden [8], --channels [...]``."""
+    return ", ".join(f"{_flag(k)} {getattr(cfg, k)}" for k in keys if hasattr(cfg, k))
 
 
 # bytes per parameter in training: the float32 weight, its gradient and Adam's two moments
@@ -394,11 +397,7 @@ def _parameter_budget(cfg):
         nonlocal count
         count += param.numel() if param is not None else 0
         if count * TRAINING_BYTES_PER_PARAMETER > have:
-            sizes = ", ".join(
-                f"{_flag(k)} {getattr(cfg, k)}"
-                for k in ("hidden", "channels", "blocks")
-                if hasattr(cfg, k)
-            )
+            sizes = _model_sizes(cfg, ("hidden", "channels", "blocks"))
             raise ConfigError(
                 f"the model ({sizes}) has more than {count:,} parameters: over "
                 f"{count * TRAINING_BYTES_PER_PARAMETER / 2**30:,.1f} GiB to train (weights, "

@@ -183,8 +183,7 @@ int pool2x2_nhwc_backward(const float *gy, const uint8_t *index, float *gx, i64 
 }
 
 /* The same pooling on NCHW x [n, c, h, w] (a neuron's spikes before a pooling): y, index as
- * above; one (sample, channel) plane per task, the four corners of each window read from two
- * input rows. */
+ * above; one (sample, channel) plane per task, each window the same maths with one channel. */
 int pool2x2_nchw_forward(const float *x, float *y, uint8_t *index, i64 n, i64 c, i64 h, i64 w,
                          int threads) {
     const i64 ho = h / 2, wo = w / 2, planes = n * c;
@@ -195,13 +194,8 @@ int pool2x2_nchw_forward(const float *x, float *y, uint8_t *index, i64 n, i64 c,
             float *yr = y + (p * ho + oy) * wo;
             uint8_t *ir = index + (p * ho + oy) * wo;
             for (i64 ox = 0; ox < wo; ox++) {
-                const float v0 = top[2 * ox], v1 = top[2 * ox + 1];
-                const float v2 = bottom[2 * ox], v3 = bottom[2 * ox + 1];
-                const int right = v1 > v0 || v1 != v1, lower = v3 > v2 || v3 != v3;
-                const float upper = right ? v1 : v0, under = lower ? v3 : v2;
-                const int down = under > upper || under != under;
-                yr[ox] = down ? under : upper;
-                ir[ox] = (uint8_t)(down ? 2 + lower : right);
+                const float *p0 = top + 2 * ox, *p2 = bottom + 2 * ox;
+                pool_windows(p0, p0 + 1, p2, p2 + 1, yr + ox, ir + ox, 1);
             }
         }
     }
@@ -220,12 +214,8 @@ int pool2x2_nchw_backward(const float *gy, const uint8_t *index, float *gx, i64 
             const float *gr = gy + (p * ho + oy) * wo;
             const uint8_t *ir = index + (p * ho + oy) * wo;
             for (i64 ox = 0; ox < wo; ox++) {
-                const float g = gr[ox];
-                const uint8_t at = ir[ox];
-                top[2 * ox] = at == 0 ? g : 0.0f;
-                top[2 * ox + 1] = at == 1 ? g : 0.0f;
-                bottom[2 * ox] = at == 2 ? g : 0.0f;
-                bottom[2 * ox + 1] = at == 3 ? g : 0.0f;
+                float *p0 = top + 2 * ox, *p2 = bottom + 2 * ox;
+                unpool_windows(gr + ox, ir + ox, p0, p0 + 1, p2, p2 + 1, 1);
             }
             if (w % 2) top[w - 1] = bottom[w - 1] = 0.0f;
         }
